@@ -1,0 +1,23 @@
+// Subcommand registry: each src/cli/cmd_*.cpp registers itself, so main.cpp knows none of them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <vector>
+
+namespace r1::cli {
+
+using CommandSetup = std::function<void(CLI::App& app)>;
+
+std::vector<CommandSetup>& command_setups();
+
+struct CommandRegistrar {
+  explicit CommandRegistrar(CommandSetup setup) { command_setups().push_back(std::move(setup)); }
+};
+
+// Thrown by a command to end with a given exit status after printing its own message.
+struct ExitStatus {
+  int code;
+};
+
+}  // namespace r1::cli

@@ -1,0 +1,100 @@
+// safetensors reader and writer, single files and sharded checkpoints
+// (`model.safetensors.index.json`). Knows the container only: no model knowledge.
+//
+// Every header field is checked before use (header length <= 100 MiB and within the file, JSON
+// well-formed, dtype known, shape product and byte span consistent with checked arithmetic,
+// offsets tiling the data section without gaps or overlap); violations throw r1::FormatError
+// naming the tensor/field and the byte offset.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/mmap_file.h"
+
+namespace r1::safetensors {
+
+inline constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<uint64_t> shape;  // row-major, outermost first (PyTorch order)
+  uint64_t begin = 0, end = 0;  // relative to the data section of its file
+  uint32_t shard = 0;           // index into Checkpoint::paths()
+  const uint8_t* data = nullptr;  // zero-copy view
+
+  uint64_t nbytes() const { return end - begin; }
+  uint64_t n_elements() const;
+};
+
+// One .safetensors file.
+class File {
+ public:
+  static File open(const std::string& path);
+  static File parse(std::shared_ptr<MappedFile> file);
+
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Tensors in order of their data offsets.
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find(const std::string& name) const;
+  uint64_t file_bytes() const { return file_ ? file_->size() : 0; }
+  const std::string& path() const;
+
+ private:
+  std::shared_ptr<MappedFile> file_;
+  std::map<std::string, std::string> metadata_;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, size_t> index_;
+  friend class FileParser;
+};
+
+// A checkpoint: a single .safetensors file, or a folder with model.safetensors.index.json
+// (or a lone *.safetensors), or the index file itself. Tensor names must be unique across
+// shards, and the index must match what the shards hold.
+class Checkpoint {
+ public:
+  static Checkpoint open(const std::string& path);
+
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find(const std::string& name) const;
+  const std::map<std::string, std::string>& metadata() const;  // from the first shard
+  const std::vector<std::string>& paths() const { return paths_; }
+  uint64_t file_bytes() const;
+  const std::string& dir() const { return dir_; }  // folder holding config.json etc.
+
+ private:
+  std::vector<File> files_;
+  std::vector<std::string> paths_;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, size_t> index_;
+  std::string dir_;
+};
+
+// Streaming writer: declare all tensors (the header needs every offset), then write data in
+// declaration order. Writes `path + ".partial"` and renames on finish().
+class Writer {
+ public:
+  explicit Writer(std::string path);
+  ~Writer();
+  void add_metadata(const std::string& key, const std::string& value);
+  void add_tensor(const std::string& name, DType dtype, const std::vector<uint64_t>& shape);
+  void write_header();
+  void write_data(const void* data, uint64_t nbytes);
+  void finish();
+  uint64_t total_bytes() const;
+
+ private:
+  struct Pending;
+  std::unique_ptr<Pending> p_;
+};
+
+// Writes model.safetensors.index.json for shards in `dir` (weight_map name -> file name).
+void write_index(const std::string& dir, const std::map<std::string, std::string>& weight_map,
+                 uint64_t total_size);
+
+}  // namespace r1::safetensors
