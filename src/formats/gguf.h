@@ -25,8 +25,19 @@ inline constexpr uint32_t kDefaultAlignment = 32;
 inline constexpr uint32_t kMaxDims = 4;
 
 enum class ValueType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 const char* value_type_name(ValueType t);
 
@@ -68,17 +79,19 @@ struct Value {
   const std::string* as_string() const;
   const Array* as_array() const;
 
+  // Same type and same value; floats compare bit for bit (NaN == NaN, -0.0 != 0.0), arrays
+  // element by element.
   bool operator==(const Value& o) const;
 };
 
 struct TensorInfo {
   std::string name;
-  std::vector<uint64_t> ne;    // ggml order: ne[0] is the contiguous (row) dimension
+  std::vector<uint64_t> ne;  // ggml order: ne[0] is the contiguous (row) dimension; each >= 1
   DType dtype = DType::F32;
-  uint32_t ggml_type = 0;      // as stored
-  uint64_t offset = 0;         // relative to the data section of its split file
+  uint32_t ggml_type = 0;  // as stored
+  uint64_t offset = 0;     // relative to the data section of its split file
   uint64_t nbytes = 0;
-  uint32_t split = 0;          // which split file holds it
+  uint32_t split = 0;             // which split file holds it
   const uint8_t* data = nullptr;  // zero-copy view into the mapping
 
   uint64_t n_elements() const;  // product of ne (validated not to overflow at load)
@@ -122,6 +135,8 @@ class Writer {
  public:
   explicit Writer(std::string path, uint32_t alignment = kDefaultAlignment);
   ~Writer();  // removes the partial file if finish() was not reached
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
 
   void add_kv(const std::string& key, Value v);
   // ne in ggml order. Throws if the row length is not a multiple of the block size.
@@ -142,8 +157,69 @@ class Writer {
   uint64_t bytes_written_ = 0;
 };
 
-// Writes a whole model as N split files named `<stem>-0000i-of-0000N.gguf` with the split.*
-// keys. `max_tensors` per split. Returns the paths written.
+// The name of split `index` of `count`: `<stem>-%05u-of-%05u.gguf`. `index` is 1-based, as in the
+// file name (llama.cpp's `split.no` key is 0-based: split.no = index - 1). Throws r1::Error unless
+// 1 <= index <= count <= 65535.
 std::string split_path(const std::string& stem, uint32_t index, uint32_t count);
+
+// The parts of a split file name; nullopt when `path` does not end in `-NNNNN-of-MMMMM.gguf`
+// with 1 <= NNNNN <= MMMMM.
+struct SplitName {
+  std::string stem;    // everything before `-NNNNN-of-MMMMM.gguf` (directory included)
+  uint32_t index = 0;  // 1-based
+  uint32_t count = 0;
+};
+std::optional<SplitName> parse_split_path(const std::string& path);
+
+// Split-key names (as llama.cpp's gguf-split writes them).
+inline constexpr const char* kKeySplitNo = "split.no";                       // u16, 0-based
+inline constexpr const char* kKeySplitCount = "split.count";                 // u16
+inline constexpr const char* kKeySplitTensorsCount = "split.tensors.count";  // i32, all splits
+inline constexpr const char* kKeyAlignment = "general.alignment";            // u32
+
+// Limits the reader enforces (and the writers refuse to exceed). See docs/FORMATS.md.
+inline constexpr uint64_t kMaxKeyBytes = 65535;
+inline constexpr uint64_t kMaxTensorNameBytes = 64;
+inline constexpr uint32_t kMaxArrayDepth = 8;            // an array nested in 7 others is ok
+inline constexpr uint64_t kMaxStringBytes = 1ull << 30;  // one metadata string
+inline constexpr uint64_t kMaxMetadataStringBytes = 1ull << 31;  // all metadata strings together
+inline constexpr uint64_t kMaxMetadataValues = 1ull << 24;  // keys + array elements, all levels
+inline constexpr uint64_t kMaxTensors = 1ull << 20;
+
+// How SplitWriter distributes tensors: in declaration order, a new split starts when the current
+// one already holds `max_tensors` tensors or when the next tensor's data would take it past
+// `max_bytes` (data bytes incl. padding; a split always takes at least one tensor). 0 = no limit.
+struct SplitOptions {
+  uint32_t max_tensors = 0;
+  uint64_t max_bytes = 0;
+  uint32_t alignment = kDefaultAlignment;
+};
+
+// Streaming writer of a split set `<stem>-0000i-of-0000N.gguf`, used like Writer. N is fixed by
+// write_header() (after the last add_tensor). Split 1 holds split.no/split.count/
+// split.tensors.count followed by all metadata; the others hold only the split.* keys (and
+// general.alignment when it is not the default). Every file is written as `<path>.partial` and
+// all are renamed into place by finish(); the destructor removes partial files.
+class SplitWriter {
+ public:
+  explicit SplitWriter(std::string stem, SplitOptions options = {});
+  ~SplitWriter();
+  SplitWriter(const SplitWriter&) = delete;
+  SplitWriter& operator=(const SplitWriter&) = delete;
+
+  void add_kv(const std::string& key, Value v);
+  void add_tensor(const std::string& name, const std::vector<uint64_t>& ne, DType dtype);
+  void write_header();  // plans the splits; called automatically by the first write_data
+  void write_data(const void* data, uint64_t nbytes);
+  void finish();
+
+  uint32_t split_count() const;            // known after write_header()
+  std::vector<std::string> paths() const;  // final paths, known after write_header()
+  uint64_t bytes_written() const;          // over all splits
+
+ private:
+  struct Pending;
+  std::unique_ptr<Pending> p_;
+};
 
 }  // namespace r1::gguf
