@@ -17,7 +17,9 @@ inline uint32_t bits_from_f32(float f) {
   return u;
 }
 
-inline float bf16_to_f32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+  return f32_from_bits(static_cast<uint32_t>(h) << 16);
+}
 
 // Round to nearest even; NaN stays NaN.
 inline uint16_t f32_to_bf16(float f) {
@@ -45,11 +47,11 @@ inline uint16_t f32_to_f16(float f) {
   uint32_t u = bits_from_f32(f);
   uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return sign | 0x7e00u;           // NaN
-  if (a >= 0x477ff000u) return sign | 0x7c00u;          // >= 65520 rounds to inf
-  if (a < 0x38800000u) {                                // below the smallest normal 2^-14
+  if (a > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (a >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520 rounds to inf
+  if (a < 0x38800000u) {                        // below the smallest normal 2^-14
     // subnormal: value / 2^-24, rounded to nearest even
-    float v = f32_from_bits(a) * 16777216.0f;           // exact scaling by 2^24
+    float v = f32_from_bits(a) * 16777216.0f;  // exact scaling by 2^24
     uint32_t r = static_cast<uint32_t>(v);
     float frac = v - static_cast<float>(r);
     if (frac > 0.5f || (frac == 0.5f && (r & 1u))) ++r;
