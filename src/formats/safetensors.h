@@ -7,6 +7,7 @@
 // naming the tensor/field and the byte offset.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,13 +20,18 @@
 namespace r1::safetensors {
 
 inline constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+// Limits beyond the reference implementation (see docs/FORMATS.md, "safetensors").
+inline constexpr int kMaxJsonDepth = 8;  // legitimate headers nest 3 deep ({ { [ )
+inline constexpr size_t kMaxRank = 8;    // dimensions per tensor
+inline constexpr uint64_t kMaxIndexBytes = 100ull << 20;
+inline constexpr const char* kIndexFileName = "model.safetensors.index.json";
 
 struct TensorInfo {
   std::string name;
   DType dtype = DType::F32;
-  std::vector<uint64_t> shape;  // row-major, outermost first (PyTorch order)
-  uint64_t begin = 0, end = 0;  // relative to the data section of its file
-  uint32_t shard = 0;           // index into Checkpoint::paths()
+  std::vector<uint64_t> shape;    // row-major, outermost first (PyTorch order)
+  uint64_t begin = 0, end = 0;    // relative to the data section of its file
+  uint32_t shard = 0;             // index into Checkpoint::paths()
   const uint8_t* data = nullptr;  // zero-copy view
 
   uint64_t nbytes() const { return end - begin; }
@@ -44,9 +50,12 @@ class File {
   const TensorInfo* find(const std::string& name) const;
   uint64_t file_bytes() const { return file_ ? file_->size() : 0; }
   const std::string& path() const;
+  // File offset of the data section (8 + header length); TensorInfo::begin is relative to it.
+  uint64_t data_offset() const { return data_offset_; }
 
  private:
   std::shared_ptr<MappedFile> file_;
+  uint64_t data_offset_ = 0;
   std::map<std::string, std::string> metadata_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t> index_;
