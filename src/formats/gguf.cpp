@@ -228,7 +228,7 @@ std::optional<size_t> utf8_error(std::string_view s) {
 namespace {
 std::optional<std::string> name_problem(std::string_view s, size_t* bad_at, uint64_t max,
                                         const char* what) {
-  *bad_at = 0;
+  *bad_at = std::string_view::npos;
   if (s.empty()) return std::string("empty ") + what;
   if (s.size() > max)
     return std::string(what) + " is " + std::to_string(s.size()) + " bytes long (at most " +
@@ -286,6 +286,8 @@ uint64_t checked_tensor_bytes(const std::string& name, const std::vector<uint64_
     n = *m;
   }
   auto row = dtype_row_bytes(dtype, ne[0]);
+  if (!row && ne[0] % dtype_traits(dtype).block_elems == 0)
+    throw Error(who + "byte size overflows");
   if (!row)
     throw Error(who + "row length ne[0]=" + std::to_string(ne[0]) + " is not a multiple of the " +
                 dtype_name(dtype) + " block size " +

@@ -50,7 +50,8 @@ inline uint64_t min_value_bytes(ValueType t) {
 std::optional<size_t> utf8_error(std::string_view s);
 
 // Checks of keys and tensor names shared by reader and writers: nullopt when fine, else a
-// message; `bad_at` receives the offset of the offending byte within `s` (0 for length errors).
+// message; `bad_at` receives the offset of the offending byte within `s` (npos for errors of
+// the whole string: empty, too long).
 std::optional<std::string> key_problem(std::string_view s, size_t* bad_at);
 std::optional<std::string> tensor_name_problem(std::string_view s, size_t* bad_at);
 

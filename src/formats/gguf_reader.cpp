@@ -237,7 +237,7 @@ void FileParser::read_kvs() {
     std::string_view key = read_str(key_field, std::numeric_limits<uint64_t>::max());
     size_t bad = 0;
     if (auto why = detail::key_problem(key, &bad))
-      fail(key_field(), bad == 0 ? key_at : key_at + 8 + bad, *why);
+      fail(key_field(), bad == std::string_view::npos ? key_at : key_at + 8 + bad, *why);
     if (auto it = file_.kv_index_.find(std::string(key)); it != file_.kv_index_.end())
       fail(key_field(), key_at,
            "duplicate key '" + std::string(key) + "' (first at kv[" + std::to_string(it->second) +
@@ -283,7 +283,7 @@ void FileParser::read_tensor_infos() {
     std::string_view name = read_str(name_field, std::numeric_limits<uint64_t>::max());
     size_t bad = 0;
     if (auto why = detail::tensor_name_problem(name, &bad))
-      fail(name_field(), bad == 0 ? name_at : name_at + 8 + bad, *why);
+      fail(name_field(), bad == std::string_view::npos ? name_at : name_at + 8 + bad, *why);
     if (auto it = file_.tensor_index_.find(std::string(name)); it != file_.tensor_index_.end())
       fail(name_field(), name_at,
            "duplicate tensor name '" + std::string(name) + "' (first at tensor[" +
@@ -328,6 +328,8 @@ void FileParser::read_tensor_infos() {
     t.ggml_type = gt;
     t.dtype = *dt;
     auto row = dtype_row_bytes(*dt, t.ne[0]);
+    if (!row && t.ne[0] % dtype_traits(*dt).block_elems == 0)
+      fail(tensor_field(i, ".ne"), ne0_at, "byte size overflows 64 bits");
     if (!row)
       fail(tensor_field(i, ".ne[0]"), ne0_at,
            "row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
