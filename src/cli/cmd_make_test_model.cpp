@@ -31,9 +31,12 @@ void run_make(const MakeOptions& o) {
     t.config.n_layers = o.layers;
     if (t.config.first_k_dense_replace > o.layers) t.config.first_k_dense_replace = o.layers;
   }
-  if (o.format == "gguf") t.format = FileKind::kGguf;
-  else if (o.format == "safetensors") t.format = FileKind::kSafetensors;
-  else throw Error("--format must be gguf or safetensors, not '" + o.format + "'");
+  if (o.format == "gguf")
+    t.format = FileKind::kGguf;
+  else if (o.format == "safetensors")
+    t.format = FileKind::kSafetensors;
+  else
+    throw Error("--format must be gguf or safetensors, not '" + o.format + "'");
   t.weights = parse_weight_type(o.type);
   t.seed = o.seed;
   t.legacy_kv_b = o.legacy_kv_b;
@@ -49,17 +52,21 @@ CommandRegistrar reg([](CLI::App& app) {
   auto o = std::make_shared<MakeOptions>();
   CLI::App* sub = app.add_subcommand(
       "make-test-model", "Write a random-weight model (seeded) in GGUF or safetensors format");
-  sub->add_option("--arch", o->arch, "deepseek_v3, deepseek_v2, qwen2 or llama (default: the shape's)");
+  sub->add_option("--arch", o->arch,
+                  "deepseek_v3, deepseek_v2, qwen2 or llama (default: the shape's)");
   sub->add_option("--format", o->format, "gguf (a file) or safetensors (a folder)")
       ->check(CLI::IsMember({"gguf", "safetensors"}));
   sub->add_option("--shape", o->shape,
                   "tiny, v2-lite, r1-distill-qwen-1.5b, r1-distill-llama-8b or r1-reduced");
-  sub->add_option("--type", o->type,
-                  "weight type: F32, F16, BF16, FP8 (safetensors), Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q4_K_M");
+  sub->add_option(
+      "--type", o->type,
+      "weight type: F32, F16, BF16, FP8 (safetensors), Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q4_K_M");
   sub->add_option("--seed", o->seed, "random seed (same seed, same weights in both formats)");
   sub->add_option("--layers", o->layers, "override the number of layers");
-  sub->add_option("--split", o->split, "GGUF: write this many split files")->check(CLI::Range(1, 9999));
-  sub->add_flag("--legacy-kv-b", o->legacy_kv_b, "DeepSeek GGUF: one attn_kv_b (old llama.cpp form)");
+  sub->add_option("--split", o->split, "GGUF: write this many split files")
+      ->check(CLI::Range(1, 9999));
+  sub->add_flag("--legacy-kv-b", o->legacy_kv_b,
+                "DeepSeek GGUF: one attn_kv_b (old llama.cpp form)");
   sub->add_flag("--no-mtp", o->no_mtp, "leave out the multi-token-prediction module");
   sub->add_flag("-q,--quiet", o->quiet, "no progress bar and no list of files");
   sub->add_option("OUT", o->out, "output .gguf file, or folder for safetensors")->required();

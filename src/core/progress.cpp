@@ -9,9 +9,12 @@ namespace r1 {
 namespace {
 std::string fmt_bytes(double b) {
   char buf[32];
-  if (b >= 1073741824.0) std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
-  else if (b >= 1048576.0) std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
-  else std::snprintf(buf, sizeof buf, "%.0f KiB", b / 1024.0);
+  if (b >= 1073741824.0)
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+  else if (b >= 1048576.0)
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f KiB", b / 1024.0);
   return buf;
 }
 }  // namespace
@@ -44,7 +47,8 @@ void Progress::finish() {
 }
 
 void Progress::draw(bool final_line) {
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double frac = total_ ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
   const double rate = secs > 0 ? static_cast<double>(done_) / secs : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
@@ -59,8 +63,10 @@ void Progress::draw(bool final_line) {
     std::snprintf(line, sizeof line, "%s [%s] %5.1f%% %s / %s, %s/s, ETA %.0f s", label_.c_str(),
                   bar.c_str(), 100 * frac, fmt_bytes(static_cast<double>(done_)).c_str(),
                   fmt_bytes(static_cast<double>(total_)).c_str(), fmt_bytes(rate).c_str(), eta);
-  if (tty_) std::fprintf(stderr, "\r\033[K%s%s", line, final_line ? "\n" : "");
-  else std::fprintf(stderr, "%s\n", line);
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s%s", line, final_line ? "\n" : "");
+  else
+    std::fprintf(stderr, "%s\n", line);
   std::fflush(stderr);
 }
 

@@ -38,7 +38,9 @@ class Rng {
     return r;
   }
   // Uniform in [-1, 1).
-  float uniform_pm1() { return static_cast<float>(static_cast<int64_t>(next() >> 40) - (1 << 23)) * (1.0f / (1 << 23)); }
+  float uniform_pm1() {
+    return static_cast<float>(static_cast<int64_t>(next() >> 40) - (1 << 23)) * (1.0f / (1 << 23));
+  }
 
  private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

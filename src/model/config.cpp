@@ -69,7 +69,9 @@ class JsonReader {
 void require(bool ok, const std::string& what) {
   if (!ok) throw Error("invalid model configuration: " + what);
 }
-std::string kv(const char* name, int64_t v) { return std::string(name) + " = " + std::to_string(v); }
+std::string kv(const char* name, int64_t v) {
+  return std::string(name) + " = " + std::to_string(v);
+}
 }  // namespace
 
 const char* arch_name(Arch a) {
@@ -107,8 +109,8 @@ void ModelConfig::validate() const {
   positive("hidden_size", hidden_size);
   positive("num_hidden_layers", n_layers, 4096);
   positive("num_attention_heads", n_heads, 4096);
-  require(rms_norm_eps > 0 && rms_norm_eps < 1, "rms_norm_eps = " + std::to_string(rms_norm_eps) +
-                                                    " (must be in (0, 1))");
+  require(rms_norm_eps > 0 && rms_norm_eps < 1,
+          "rms_norm_eps = " + std::to_string(rms_norm_eps) + " (must be in (0, 1))");
   require(rope_theta > 0, "rope_theta must be > 0");
   require(max_position > 0, kv("max_position_embeddings", max_position) + " (must be > 0)");
   require(bos_token_id < vocab_size && eos_token_id < vocab_size,
@@ -130,32 +132,38 @@ void ModelConfig::validate() const {
     positive("qk_nope_head_dim", qk_nope_head_dim);
     positive("qk_rope_head_dim", qk_rope_head_dim);
     positive("v_head_dim", v_head_dim);
-    require(qk_rope_head_dim % 2 == 0, kv("qk_rope_head_dim", qk_rope_head_dim) + " (must be even)");
+    require(qk_rope_head_dim % 2 == 0,
+            kv("qk_rope_head_dim", qk_rope_head_dim) + " (must be even)");
     require(q_lora_rank >= 0 && q_lora_rank <= kMaxDim, kv("q_lora_rank", q_lora_rank));
     require(first_k_dense_replace >= 0 && first_k_dense_replace <= n_layers,
             kv("first_k_dense_replace", first_k_dense_replace) + " (must be in 0.." +
                 std::to_string(n_layers) + " = num_hidden_layers)");
-    if (first_k_dense_replace > 0 || n_routed_experts == 0) positive("intermediate_size", intermediate_size);
-    require(n_routed_experts >= 0 && n_routed_experts <= 4096, kv("n_routed_experts", n_routed_experts));
+    if (first_k_dense_replace > 0 || n_routed_experts == 0)
+      positive("intermediate_size", intermediate_size);
+    require(n_routed_experts >= 0 && n_routed_experts <= 4096,
+            kv("n_routed_experts", n_routed_experts));
     if (n_routed_experts > 0) {
       positive("moe_intermediate_size", moe_intermediate_size);
       positive("moe_layer_freq", moe_layer_freq, n_layers);
       require(n_experts_per_tok >= 1 && n_experts_per_tok <= n_routed_experts,
               kv("num_experts_per_tok", n_experts_per_tok) + " must be in 1.." +
                   kv("n_routed_experts", n_routed_experts));
-      require(n_shared_experts >= 0 && n_shared_experts <= 64, kv("n_shared_experts", n_shared_experts));
+      require(n_shared_experts >= 0 && n_shared_experts <= 64,
+              kv("n_shared_experts", n_shared_experts));
       require(n_group >= 1 && n_routed_experts % n_group == 0,
               kv("n_group", n_group) + " must divide " + kv("n_routed_experts", n_routed_experts));
       require(topk_group >= 1 && topk_group <= n_group,
               kv("topk_group", topk_group) + " must be in 1.." + kv("n_group", n_group));
-      require(n_experts_per_tok <= topk_group * (n_routed_experts / n_group),
-              kv("num_experts_per_tok", n_experts_per_tok) +
-                  " exceeds the experts in the kept groups (topk_group * n_routed_experts / n_group)");
+      require(
+          n_experts_per_tok <= topk_group * (n_routed_experts / n_group),
+          kv("num_experts_per_tok", n_experts_per_tok) +
+              " exceeds the experts in the kept groups (topk_group * n_routed_experts / n_group)");
       require(scoring_func == "softmax" || scoring_func == "sigmoid",
               "scoring_func = '" + scoring_func + "' (must be softmax or sigmoid)");
-      require(topk_method == "greedy" || topk_method == "group_limited_greedy" ||
-                  topk_method == "noaux_tc",
-              "topk_method = '" + topk_method + "' (must be greedy, group_limited_greedy or noaux_tc)");
+      require(
+          topk_method == "greedy" || topk_method == "group_limited_greedy" ||
+              topk_method == "noaux_tc",
+          "topk_method = '" + topk_method + "' (must be greedy, group_limited_greedy or noaux_tc)");
       require(topk_method != "noaux_tc" || scoring_func == "sigmoid",
               "topk_method noaux_tc needs scoring_func sigmoid");
       require(std::isfinite(routed_scaling_factor) && routed_scaling_factor > 0,

@@ -22,17 +22,17 @@ struct ModelConfig {
 
   // Common transformer shape.
   int64_t vocab_size = 0;
-  int64_t hidden_size = 0;          // d_model
-  int64_t intermediate_size = 0;    // dense FFN width
+  int64_t hidden_size = 0;        // d_model
+  int64_t intermediate_size = 0;  // dense FFN width
   int64_t n_layers = 0;
   int64_t n_heads = 0;
-  int64_t n_kv_heads = 0;           // GQA (distills); equals n_heads for MLA models
-  int64_t head_dim = 0;             // GQA head size (distills)
+  int64_t n_kv_heads = 0;  // GQA (distills); equals n_heads for MLA models
+  int64_t head_dim = 0;    // GQA head size (distills)
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   int64_t max_position = 0;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;            // Qwen2: q/k/v projections have biases
+  bool qkv_bias = false;  // Qwen2: q/k/v projections have biases
 
   // RoPE scaling (YaRN for DeepSeek, llama3 frequency factors for R1-Distill-Llama).
   RopeScaling rope_scaling = RopeScaling::kNone;
@@ -46,7 +46,7 @@ struct ModelConfig {
   double llama3_high_freq_factor = 4.0;
 
   // Multi-head latent attention (DeepSeek).
-  int64_t q_lora_rank = 0;          // 0: plain q_proj (V2-Lite)
+  int64_t q_lora_rank = 0;  // 0: plain q_proj (V2-Lite)
   int64_t kv_lora_rank = 0;
   int64_t qk_nope_head_dim = 0;
   int64_t qk_rope_head_dim = 0;
@@ -65,7 +65,7 @@ struct ModelConfig {
   std::string topk_method = "greedy";    // "greedy" | "group_limited_greedy" | "noaux_tc"
   bool norm_topk_prob = false;
   double routed_scaling_factor = 1.0;
-  int64_t n_mtp_layers = 0;              // num_nextn_predict_layers
+  int64_t n_mtp_layers = 0;  // num_nextn_predict_layers
 
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;

@@ -9,19 +9,27 @@ namespace {
 
 std::string human_count(uint64_t n) {
   char buf[32];
-  if (n >= 1000000000ull) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
-  else if (n >= 1000000ull) std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
-  else if (n >= 1000ull) std::snprintf(buf, sizeof buf, "%.2fK", n / 1e3);
-  else std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
+  if (n >= 1000000000ull)
+    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else if (n >= 1000000ull)
+    std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else if (n >= 1000ull)
+    std::snprintf(buf, sizeof buf, "%.2fK", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
   return buf;
 }
 
 std::string human_bytes(uint64_t n) {
   char buf[32];
-  if (n >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", n / 1073741824.0);
-  else if (n >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", n / 1048576.0);
-  else if (n >= 1024) std::snprintf(buf, sizeof buf, "%.2f KiB", n / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
+  if (n >= (1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", n / 1073741824.0);
+  else if (n >= (1ull << 20))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", n / 1048576.0);
+  else if (n >= 1024)
+    std::snprintf(buf, sizeof buf, "%.2f KiB", n / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
   return buf;
 }
 
@@ -33,10 +41,14 @@ std::map<std::string, uint64_t> type_counts(const ModelSource& m) {
 
 const char* family(Arch a) {
   switch (a) {
-    case Arch::kDeepSeekV3: return "DeepSeek-V3/R1: MLA + MoE (sigmoid, group-limited)";
-    case Arch::kDeepSeekV2: return "DeepSeek-V2: MLA + MoE (softmax)";
-    case Arch::kQwen2: return "Qwen2 (R1-Distill-Qwen): GQA, q/k/v bias";
-    case Arch::kLlama: return "Llama (R1-Distill-Llama): GQA";
+    case Arch::kDeepSeekV3:
+      return "DeepSeek-V3/R1: MLA + MoE (sigmoid, group-limited)";
+    case Arch::kDeepSeekV2:
+      return "DeepSeek-V2: MLA + MoE (softmax)";
+    case Arch::kQwen2:
+      return "Qwen2 (R1-Distill-Qwen): GQA, q/k/v bias";
+    case Arch::kLlama:
+      return "Llama (R1-Distill-Llama): GQA";
   }
   return "";
 }
@@ -74,18 +86,18 @@ std::string describe_text(const ModelSource& m) {
     o += line;
   };
   add("file", m.path() + " (" + source_format_name(m.format()) +
-                  (m.file_count() > 1 ? ", " + std::to_string(m.file_count()) + " files" : "") + ")");
+                  (m.file_count() > 1 ? ", " + std::to_string(m.file_count()) + " files" : "") +
+                  ")");
   add("architecture", std::string(arch_name(c.arch)) + " — " + family(c.arch));
   add("layers", std::to_string(c.n_layers) + " × d_model " + std::to_string(c.hidden_size) +
                     ", vocab " + std::to_string(c.vocab_size) + ", context " +
                     std::to_string(c.max_position));
   if (c.is_deepseek()) {
-    add("attention", "MLA, " + std::to_string(c.n_heads) + " heads, q_lora " +
-                         (c.q_lora_rank ? std::to_string(c.q_lora_rank) : std::string("none")) +
-                         ", kv_lora " + std::to_string(c.kv_lora_rank) + ", qk " +
-                         std::to_string(c.qk_nope_head_dim) + "+" +
-                         std::to_string(c.qk_rope_head_dim) + " (rope), v " +
-                         std::to_string(c.v_head_dim));
+    add("attention",
+        "MLA, " + std::to_string(c.n_heads) + " heads, q_lora " +
+            (c.q_lora_rank ? std::to_string(c.q_lora_rank) : std::string("none")) + ", kv_lora " +
+            std::to_string(c.kv_lora_rank) + ", qk " + std::to_string(c.qk_nope_head_dim) + "+" +
+            std::to_string(c.qk_rope_head_dim) + " (rope), v " + std::to_string(c.v_head_dim));
     if (c.is_moe())
       add("experts", std::to_string(c.n_routed_experts) + " routed (" +
                          std::to_string(c.n_experts_per_tok) + " per token, " + c.scoring_func +
@@ -104,8 +116,8 @@ std::string describe_text(const ModelSource& m) {
             std::to_string(c.rope_original_max_position);
   if (c.rope_scaling == RopeScaling::kLlama3) rope += ", llama3 frequency factors";
   add("rope", rope);
-  std::string params = human_count(s.total_params) + " total, " + human_count(s.active_params) +
-                       " active per token";
+  std::string params =
+      human_count(s.total_params) + " total, " + human_count(s.active_params) + " active per token";
   if (s.mtp_params) params += " (+" + human_count(s.mtp_params) + " in the MTP module)";
   add("parameters", params);
   add("kv cache", std::to_string(s.kv_bytes_per_token) + " bytes per token (" +
@@ -117,8 +129,8 @@ std::string describe_text(const ModelSource& m) {
     for (const auto& [name, n] : type_counts(m))
       types += (types.empty() ? "" : ", ") + name + " " + std::to_string(n);
     add("tensors", std::to_string(m.tensors().size()) + " (" + types + ")");
-    add("file size", human_bytes(m.file_bytes()) + " (" + std::to_string(m.file_bytes()) +
-                         " bytes)");
+    add("file size",
+        human_bytes(m.file_bytes()) + " (" + std::to_string(m.file_bytes()) + " bytes)");
   }
   return o;
 }

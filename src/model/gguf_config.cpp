@@ -1,6 +1,8 @@
 #include "model/gguf_config.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "model/tensors.h"
@@ -8,6 +10,18 @@
 namespace r1 {
 
 namespace {
+
+// The double with the shortest decimal form that rounds to `f` (1e-6f -> 1e-06, not
+// 9.99999997e-07), so values stored as f32 read back as the numbers that were written.
+double shortest_double(float f) {
+  char buf[32];
+  for (int prec = 1; prec <= 9; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, static_cast<double>(f));
+    double d = std::strtod(buf, nullptr);
+    if (static_cast<float>(d) == f) return d;
+  }
+  return f;
+}
 
 // Typed access to "<arch>.<key>" with messages naming the key.
 class KeyReader {
@@ -32,7 +46,7 @@ class KeyReader {
     auto d = v->as_float();
     if (!d || !std::isfinite(*d))
       throw Error("GGUF: key '" + prefix_ + key + "' must be a finite number");
-    return *d;
+    return v->type == gguf::ValueType::F32 ? shortest_double(static_cast<float>(*d)) : *d;
   }
   bool boolean(const std::string& key, bool dflt) const {
     const gguf::Value* v = find(key);
@@ -78,10 +92,11 @@ ModelConfig config_from_gguf(const gguf::File& f) {
   if (arch == "deepseek2") {
     // V3/R1 route with sigmoid scores (expert_gating_func 2); V2 uses softmax (1 or absent).
     // Files without the key: V3 is recognised by its router correction bias.
-    bool sigmoid = r.has("expert_gating_func")
-                       ? r.integer("expert_gating_func") == 2
-                       : f.find_tensor("blk." + std::to_string(r.integer("leading_dense_block_count", 0)) +
-                                       ".exp_probs_b.bias") != nullptr;
+    bool sigmoid =
+        r.has("expert_gating_func")
+            ? r.integer("expert_gating_func") == 2
+            : f.find_tensor("blk." + std::to_string(r.integer("leading_dense_block_count", 0)) +
+                            ".exp_probs_b.bias") != nullptr;
     c.arch = sigmoid ? Arch::kDeepSeekV3 : Arch::kDeepSeekV2;
   } else if (arch == "qwen2") {
     c.arch = Arch::kQwen2;
@@ -111,8 +126,8 @@ ModelConfig config_from_gguf(const gguf::File& f) {
     else if (const gguf::TensorInfo* e = f.find_tensor("token_embd.weight"); e && e->ne.size() == 2)
       c.vocab_size = static_cast<int64_t>(e->ne[1]);
   }
-  c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr &&
-                          f.find_tensor("token_embd.weight") != nullptr;
+  c.tie_word_embeddings =
+      f.find_tensor("output.weight") == nullptr && f.find_tensor("token_embd.weight") != nullptr;
 
   const std::string scaling = r.string("rope.scaling.type", "none");
   if (scaling == "yarn") {

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 nlohmann::json read_json_file(const std::string& path) {
@@ -35,7 +36,9 @@ std::string shape_str(const std::vector<uint64_t>& s) {
   return r + "]";
 }
 
-uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+uint64_t ceil_div(uint64_t a, uint64_t b) {
+  return (a + b - 1) / b;
+}
 
 GenerationDefaults read_generation_config(const std::string& dir) {
   GenerationDefaults g;
@@ -58,9 +61,12 @@ GenerationDefaults read_generation_config(const std::string& dir) {
 
 const char* source_format_name(SourceFormat f) {
   switch (f) {
-    case SourceFormat::kGguf: return "gguf";
-    case SourceFormat::kSafetensors: return "safetensors";
-    case SourceFormat::kConfigOnly: return "config";
+    case SourceFormat::kGguf:
+      return "gguf";
+    case SourceFormat::kSafetensors:
+      return "safetensors";
+    case SourceFormat::kConfigOnly:
+      return "config";
   }
   return "unknown";
 }
@@ -107,14 +113,16 @@ ModelSource ModelSource::open(const std::string& path) {
 
   // Hugging Face checkpoint: a folder, a .safetensors file or the shard index.
   if (!is_dir && !ends_with(name, ".safetensors") && name != "model.safetensors.index.json")
-    throw Error(path + ": not a model file (expected .gguf, .safetensors, a checkpoint folder "
-                       "or config.json)");
+    throw Error(path +
+                ": not a model file (expected .gguf, .safetensors, a checkpoint folder "
+                "or config.json)");
   m.format_ = SourceFormat::kSafetensors;
   m.layout_ = TensorLayout::kHuggingFace;
   m.st_ = std::make_shared<safetensors::Checkpoint>(safetensors::Checkpoint::open(path));
   const std::string dir = m.st_->dir().empty() ? "." : m.st_->dir();
   const std::string cfg = dir + "/config.json";
-  if (!fs::exists(cfg)) throw Error(path + ": no config.json beside the safetensors files in " + dir);
+  if (!fs::exists(cfg))
+    throw Error(path + ": no config.json beside the safetensors files in " + dir);
   m.config_ = config_from_hf_json(read_json_file(cfg), cfg);
   m.gen_ = read_generation_config(dir);
   m.file_bytes_ = m.st_->file_bytes();
@@ -135,7 +143,8 @@ ModelSource ModelSource::open(const std::string& path) {
     s.nbytes = t.nbytes();
     if (auto it = scale_of.find(t.name); it != scale_of.end()) {
       const auto* st = it->second;
-      m.scales_.push_back(SourceTensor{st->name, st->dtype, st->shape, st->data, st->nbytes(), nullptr});
+      m.scales_.push_back(
+          SourceTensor{st->name, st->dtype, st->shape, st->data, st->nbytes(), nullptr});
       s.scale = &m.scales_.back();
     }
     m.index_[s.name] = m.tensors_.size();
@@ -196,7 +205,7 @@ void ModelSource::validate_tensors() const {
 
 ModelStats model_stats(const ModelConfig& c) {
   ModelStats s;
-  uint64_t routed = 0;
+  uint64_t routed = 0, embedding = 0;
   for (const TensorSpec& t : expected_tensors(c, TensorLayout::kGguf)) {
     if (t.role == TensorRole::kRopeFreqs) continue;  // derived constants, not parameters
     const uint64_t n = t.n_elements();
@@ -206,8 +215,10 @@ ModelStats model_stats(const ModelConfig& c) {
     }
     s.total_params += n;
     if (t.experts > 0) routed += n;
+    if (t.role == TensorRole::kEmbedding) embedding += n;
   }
-  s.active_params = s.total_params - routed;
+  // Per token only one embedding row is read, and only k of n routed experts run.
+  s.active_params = s.total_params - routed - embedding;
   if (c.n_routed_experts > 0)
     s.active_params += routed / static_cast<uint64_t>(c.n_routed_experts) *
                        static_cast<uint64_t>(c.n_experts_per_tok);

@@ -85,9 +85,9 @@ class ModelSource {
 
 // Sizes that describe a model: parameter counts and cache cost.
 struct ModelStats {
-  uint64_t total_params = 0;   // main model (MTP excluded)
-  uint64_t active_params = 0;  // per token: routed experts counted k of n
-  uint64_t mtp_params = 0;     // MTP module(s), from the configuration
+  uint64_t total_params = 0;        // main model (MTP excluded)
+  uint64_t active_params = 0;       // per token: k of n routed experts, embedding table excluded
+  uint64_t mtp_params = 0;          // MTP module(s), from the configuration
   uint64_t kv_bytes_per_token = 0;  // 16-bit cache; MLA: latent + rope key per layer
   uint64_t kv_values_per_token_per_layer = 0;
 };

@@ -14,7 +14,9 @@ uint64_t TensorSpec::n_elements() const {
 namespace {
 
 using Shape = std::vector<uint64_t>;
-uint64_t u(int64_t v) { return static_cast<uint64_t>(v); }
+uint64_t u(int64_t v) {
+  return static_cast<uint64_t>(v);
+}
 
 // Collects specs; `layer`/`mtp` apply to what is added until changed.
 struct SpecList {
@@ -43,15 +45,16 @@ void deepseek_block_hf(SpecList& s, const ModelConfig& c, int64_t l) {
   if (c.q_lora_rank > 0) {
     s.add(p + "self_attn.q_a_proj.weight", {u(c.q_lora_rank), d}, TensorRole::kAttnQ);
     s.add(p + "self_attn.q_a_layernorm.weight", {u(c.q_lora_rank)}, TensorRole::kNorm);
-    s.add(p + "self_attn.q_b_proj.weight", {H * u(c.qk_head_dim()), u(c.q_lora_rank)}, TensorRole::kAttnQ);
+    s.add(p + "self_attn.q_b_proj.weight", {H * u(c.qk_head_dim()), u(c.q_lora_rank)},
+          TensorRole::kAttnQ);
   } else {
     s.add(p + "self_attn.q_proj.weight", {H * u(c.qk_head_dim()), d}, TensorRole::kAttnQ);
   }
   s.add(p + "self_attn.kv_a_proj_with_mqa.weight", {u(c.kv_lora_rank + c.qk_rope_head_dim), d},
         TensorRole::kAttnKV);
   s.add(p + "self_attn.kv_a_layernorm.weight", {u(c.kv_lora_rank)}, TensorRole::kNorm);
-  s.add(p + "self_attn.kv_b_proj.weight", {H * u(c.qk_nope_head_dim + c.v_head_dim), u(c.kv_lora_rank)},
-        TensorRole::kAttnKV);
+  s.add(p + "self_attn.kv_b_proj.weight",
+        {H * u(c.qk_nope_head_dim + c.v_head_dim), u(c.kv_lora_rank)}, TensorRole::kAttnKV);
   s.add(p + "self_attn.o_proj.weight", {d, H * u(c.v_head_dim)}, TensorRole::kAttnOutput);
   s.add(p + "post_attention_layernorm.weight", {d}, TensorRole::kNorm);
   if (!c.is_moe_layer(l)) {
@@ -63,7 +66,8 @@ void deepseek_block_hf(SpecList& s, const ModelConfig& c, int64_t l) {
   }
   const uint64_t E = u(c.n_routed_experts), f = u(c.moe_intermediate_size);
   s.add(p + "mlp.gate.weight", {E, d}, TensorRole::kRouter);
-  if (c.topk_method == "noaux_tc") s.add(p + "mlp.gate.e_score_correction_bias", {E}, TensorRole::kBias);
+  if (c.topk_method == "noaux_tc")
+    s.add(p + "mlp.gate.e_score_correction_bias", {E}, TensorRole::kBias);
   for (uint64_t e = 0; e < E; ++e) {
     const std::string q = p + "mlp.experts." + std::to_string(e) + ".";
     s.add(q + "gate_proj.weight", {f, d}, TensorRole::kExpertGateUp, 1);
@@ -115,14 +119,16 @@ void deepseek_block_gguf(SpecList& s, const ModelConfig& c, int64_t l, bool lega
   } else {
     s.add(p + "attn_q.weight", {H * u(c.qk_head_dim()), d}, TensorRole::kAttnQ);
   }
-  s.add(p + "attn_kv_a_mqa.weight", {u(c.kv_lora_rank + c.qk_rope_head_dim), d}, TensorRole::kAttnKV);
+  s.add(p + "attn_kv_a_mqa.weight", {u(c.kv_lora_rank + c.qk_rope_head_dim), d},
+        TensorRole::kAttnKV);
   s.add(p + "attn_kv_a_norm.weight", {u(c.kv_lora_rank)}, TensorRole::kNorm);
   if (legacy_kv_b) {
     s.add(p + "attn_kv_b.weight", {H * u(c.qk_nope_head_dim + c.v_head_dim), u(c.kv_lora_rank)},
           TensorRole::kAttnKV);
   } else {
     // k_b: per head W_UK transposed, [H, kv_lora, qk_nope]; v_b: per head W_UV, [H, v, kv_lora].
-    s.add(p + "attn_k_b.weight", {H, u(c.kv_lora_rank), u(c.qk_nope_head_dim)}, TensorRole::kAttnKV);
+    s.add(p + "attn_k_b.weight", {H, u(c.kv_lora_rank), u(c.qk_nope_head_dim)},
+          TensorRole::kAttnKV);
     s.add(p + "attn_v_b.weight", {H, u(c.v_head_dim), u(c.kv_lora_rank)}, TensorRole::kAttnKV);
   }
   s.add(p + "attn_output.weight", {d, H * u(c.v_head_dim)}, TensorRole::kAttnOutput);
@@ -232,9 +238,12 @@ void dense_gguf(SpecList& s, const ModelConfig& c) {
 const char* gguf_arch_name(const ModelConfig& c) {
   switch (c.arch) {
     case Arch::kDeepSeekV3:
-    case Arch::kDeepSeekV2: return "deepseek2";
-    case Arch::kQwen2: return "qwen2";
-    case Arch::kLlama: return "llama";
+    case Arch::kDeepSeekV2:
+      return "deepseek2";
+    case Arch::kQwen2:
+      return "qwen2";
+    case Arch::kLlama:
+      return "llama";
   }
   return "unknown";
 }
@@ -243,11 +252,15 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, TensorLayout layo
   SpecList s;
   const bool hf = layout == TensorLayout::kHuggingFace;
   if (c.is_deepseek()) {
-    if (hf) deepseek_hf(s, c);
-    else deepseek_gguf(s, c, layout == TensorLayout::kGgufLegacyKvB);
+    if (hf)
+      deepseek_hf(s, c);
+    else
+      deepseek_gguf(s, c, layout == TensorLayout::kGgufLegacyKvB);
   } else {
-    if (hf) dense_hf(s, c);
-    else dense_gguf(s, c);
+    if (hf)
+      dense_hf(s, c);
+    else
+      dense_gguf(s, c);
   }
   return std::move(s.specs);
 }

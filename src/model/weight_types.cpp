@@ -4,7 +4,9 @@
 
 namespace r1 {
 
-std::string WeightType::name() const { return q4_k_m ? "Q4_K_M" : dtype_name(base); }
+std::string WeightType::name() const {
+  return q4_k_m ? "Q4_K_M" : dtype_name(base);
+}
 
 WeightType parse_weight_type(const std::string& s) {
   WeightType w;
@@ -14,7 +16,7 @@ WeightType parse_weight_type(const std::string& s) {
     return w;
   }
   auto d = dtype_from_name(s);
-  constexpr DType kAllowed[] = {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3, DType::Q8_0,
+  constexpr DType kAllowed[] = {DType::F32,  DType::F16,  DType::BF16, DType::F8_E4M3, DType::Q8_0,
                                 DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   bool ok = false;
   for (DType a : kAllowed) ok = ok || (d && *d == a);
@@ -33,7 +35,9 @@ bool more_bits_layer(int64_t layer, int64_t n_layers) {
   return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
 }
 
-bool fits(DType t, uint64_t row) { return row % dtype_traits(t).block_elems == 0; }
+bool fits(DType t, uint64_t row) {
+  return row % dtype_traits(t).block_elems == 0;
+}
 
 DType with_fallback(DType t, uint64_t row) {
   if (fits(t, row)) return t;
@@ -63,7 +67,8 @@ DType tensor_type(const TensorSpec& spec, const WeightType& wt, FileKind kind, i
     return wt.base;
   }
   if (wt.base == DType::F8_E4M3)
-    throw Error("GGUF cannot hold FP8 weights (choose F32, F16, BF16, Q8_0, Q4_K, Q6_K, Q4_K_M, ...)");
+    throw Error(
+        "GGUF cannot hold FP8 weights (choose F32, F16, BF16, Q8_0, Q4_K, Q6_K, Q4_K_M, ...)");
   if (spec.role == TensorRole::kRouter) return DType::F32;  // small and decisive: kept exact
   const uint64_t row = spec.shape.back();
   DType t = wt.base;

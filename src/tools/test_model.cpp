@@ -93,7 +93,8 @@ ModelConfig v2_lite_config() {
 }
 
 ModelConfig dense_config(Arch arch, int64_t vocab, int64_t d, int64_t ff, int64_t layers,
-                         int64_t heads, int64_t kv_heads, double theta, double eps, int64_t max_pos) {
+                         int64_t heads, int64_t kv_heads, double theta, double eps,
+                         int64_t max_pos) {
   ModelConfig c;
   c.arch = arch;
   c.vocab_size = vocab;
@@ -120,10 +121,13 @@ ModelConfig dense_config(Arch arch, int64_t vocab, int64_t d, int64_t ff, int64_
 constexpr int64_t kTinyVocab = 512;
 
 ModelConfig tiny_config(Arch arch) {
-  if (arch == Arch::kQwen2) return dense_config(arch, kTinyVocab, 256, 512, 2, 4, 2, 10000, 1e-6, 4096);
-  if (arch == Arch::kLlama) return dense_config(arch, kTinyVocab, 256, 512, 2, 4, 2, 500000, 1e-5, 131072);
+  if (arch == Arch::kQwen2)
+    return dense_config(arch, kTinyVocab, 256, 512, 2, 4, 2, 10000, 1e-6, 4096);
+  if (arch == Arch::kLlama)
+    return dense_config(arch, kTinyVocab, 256, 512, 2, 4, 2, 500000, 1e-5, 131072);
   ModelConfig c = arch == Arch::kDeepSeekV3 ? deepseek_r1_config() : v2_lite_config();
   c.vocab_size = kTinyVocab;
+  c.bos_token_id = c.eos_token_id = -1;  // set from the test vocabulary
   c.hidden_size = 256;
   c.intermediate_size = 512;
   c.n_heads = c.n_kv_heads = 4;
@@ -188,7 +192,8 @@ Arch test_model_default_arch(const std::string& shape) {
 ModelConfig test_model_config(const std::string& shape, Arch arch) {
   const Preset& p = find_preset(shape);
   if (!p.any_arch && p.arch != arch)
-    throw Error("shape '" + shape + "' is a " + arch_name(p.arch) + " model, not " + arch_name(arch));
+    throw Error("shape '" + shape + "' is a " + arch_name(p.arch) + " model, not " +
+                arch_name(arch));
   ModelConfig c;
   if (shape == "tiny") {
     c = tiny_config(arch);
@@ -252,8 +257,10 @@ void llama3_factors(const ModelConfig& c, float* out) {
     const double inv = std::pow(c.rope_theta, -2.0 * i / static_cast<double>(c.head_dim));
     const double wl = 2 * M_PI / inv;
     double f;
-    if (wl < hi_wl) f = 1;
-    else if (wl > lo_wl) f = c.rope_factor;
+    if (wl < hi_wl)
+      f = 1;
+    else if (wl > lo_wl)
+      f = c.rope_factor;
     else {
       const double t = (c.rope_original_max_position / wl - c.llama3_low_freq_factor) /
                        (c.llama3_high_freq_factor - c.llama3_low_freq_factor);
@@ -323,7 +330,8 @@ class Planner {
       if (ends((std::string(".ffn_") + kind + "_exps.weight").c_str())) {
         std::vector<const TensorSpec*> experts;
         for (int64_t e = 0; e < c_.n_routed_experts; ++e)
-          experts.push_back(&hf(hp + "mlp.experts." + std::to_string(e) + "." + kind + "_proj.weight"));
+          experts.push_back(
+              &hf(hp + "mlp.experts." + std::to_string(e) + "." + kind + "_proj.weight"));
         const uint64_t per = g.shape[1];
         return [experts, per, seed](uint64_t r, float* out) {
           hf_row(*experts[r / per], seed, r % per, out);
@@ -336,7 +344,8 @@ class Planner {
     if (ends(".attn_k_b.weight")) {
       // Row (h, c) holds W_UK^h column c: kv_b[h*(nope+v) + i][c] for i < nope.
       const TensorSpec* kvb = &hf(hp + "self_attn.kv_b_proj.weight");
-      auto cache = std::make_shared<std::pair<int64_t, std::vector<float>>>(-1, std::vector<float>(nope * lora));
+      auto cache = std::make_shared<std::pair<int64_t, std::vector<float>>>(
+          -1, std::vector<float>(nope * lora));
       return [kvb, seed, nope, vdim, lora, cache](uint64_t r, float* out) {
         const int64_t h = static_cast<int64_t>(r / lora);
         const uint64_t col = r % lora;
@@ -418,7 +427,8 @@ void stream_plain(const OutTensor& t, WriteFn&& write, Progress& progress, uint6
 
 // FP8 with 128x128 block scales: returns the scales (row-major [ceil(M/128), ceil(N/128)]).
 template <typename WriteFn>
-std::vector<float> stream_fp8(const OutTensor& t, WriteFn&& write, Progress& progress, uint64_t& done) {
+std::vector<float> stream_fp8(const OutTensor& t, WriteFn&& write, Progress& progress,
+                              uint64_t& done) {
   const uint64_t rows = t.rows(), cols = t.cols();
   const uint64_t scale_cols = (cols + 127) / 128;
   std::vector<float> scales;
@@ -442,7 +452,9 @@ uint64_t tensor_bytes(const OutTensor& t) {
   return *dtype_bytes(t.dtype, t.spec.n_elements());
 }
 
-std::vector<uint64_t> reversed(const std::vector<uint64_t>& v) { return {v.rbegin(), v.rend()}; }
+std::vector<uint64_t> reversed(const std::vector<uint64_t>& v) {
+  return {v.rbegin(), v.rend()};
+}
 
 std::vector<std::string> write_gguf(const TestModelOptions& o, const std::string& out) {
   const ModelConfig& c = o.config;
@@ -451,9 +463,9 @@ std::vector<std::string> write_gguf(const TestModelOptions& o, const std::string
   const TestVocab vocab = make_test_vocab(c.arch, c.vocab_size);
 
   std::vector<std::pair<std::string, gguf::Value>> kvs = gguf_config_kvs(c, o.legacy_kv_b);
-  kvs.emplace_back("general.name", gguf::Value::str(std::string("r1.cpp test model (") +
-                                                    arch_name(c.arch) + ", seed " +
-                                                    std::to_string(o.seed) + ")"));
+  kvs.emplace_back("general.name",
+                   gguf::Value::str(std::string("r1.cpp test model (") + arch_name(c.arch) +
+                                    ", seed " + std::to_string(o.seed) + ")"));
   kvs.emplace_back("general.file_type", gguf::Value::str(o.weights.name()));
   for (auto& kv : test_vocab_gguf_kvs(vocab)) kvs.push_back(std::move(kv));
 
@@ -467,14 +479,16 @@ std::vector<std::string> write_gguf(const TestModelOptions& o, const std::string
     for (const auto& t : plan) writer.add_tensor(t.spec.name, reversed(t.spec.shape), t.dtype);
     writer.write_header();
     for (const auto& t : plan)
-      stream_plain(t, [&](const void* p, uint64_t n) { writer.write_data(p, n); }, progress, done);
+      stream_plain(
+          t, [&](const void* p, uint64_t n) { writer.write_data(p, n); }, progress, done);
     writer.finish();
   };
 
   std::vector<std::string> paths;
   if (o.split_count > 1) {
     std::string stem = out;
-    if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".gguf") == 0) stem.resize(stem.size() - 5);
+    if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".gguf") == 0)
+      stem.resize(stem.size() - 5);
     gguf::SplitOptions so;
     so.max_tensors = static_cast<uint32_t>((plan.size() + o.split_count - 1) / o.split_count);
     gguf::SplitWriter w(stem, so);
@@ -524,8 +538,10 @@ std::vector<std::string> write_safetensors(const TestModelOptions& o, const std:
   std::map<std::string, std::string> weight_map;
   for (size_t si = 0; si < shards.size(); ++si) {
     char name[64];
-    if (shards.size() == 1) std::snprintf(name, sizeof name, "model.safetensors");
-    else std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", si + 1, shards.size());
+    if (shards.size() == 1)
+      std::snprintf(name, sizeof name, "model.safetensors");
+    else
+      std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", si + 1, shards.size());
     const std::string path = dir + "/" + name;
     safetensors::Writer w(path);
     w.add_metadata("format", "pt");
@@ -567,12 +583,15 @@ std::vector<std::string> write_safetensors(const TestModelOptions& o, const std:
                                   {"weight_block_size", {128, 128}}};
   if (!o.include_mtp) cfg["num_nextn_predict_layers"] = 0;
   write_json(dir + "/config.json", cfg);
-  write_json(dir + "/generation_config.json",
-             {{"bos_token_id", vocab.bos}, {"eos_token_id", vocab.eos}, {"do_sample", true},
-              {"temperature", 0.6}, {"top_p", 0.95}});
+  write_json(dir + "/generation_config.json", {{"bos_token_id", vocab.bos},
+                                               {"eos_token_id", vocab.eos},
+                                               {"do_sample", true},
+                                               {"temperature", 0.6},
+                                               {"top_p", 0.95}});
   write_json(dir + "/tokenizer.json", test_vocab_tokenizer_json(vocab, c.arch));
   write_json(dir + "/tokenizer_config.json", test_vocab_tokenizer_config(vocab));
-  for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"})
+  for (const char* f :
+       {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"})
     paths.push_back(dir + "/" + f);
   return paths;
 }

@@ -39,8 +39,10 @@ std::vector<std::string> byte_tokens() {
   std::vector<std::string> out(256);
   int extra = 0;
   for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    const uint32_t cp = printable ? static_cast<uint32_t>(b) : 256u + static_cast<uint32_t>(extra++);
+    const bool printable =
+        (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    const uint32_t cp =
+        printable ? static_cast<uint32_t>(b) : 256u + static_cast<uint32_t>(extra++);
     std::string s;
     if (cp < 0x80) {
       s += static_cast<char>(cp);
@@ -78,8 +80,8 @@ std::vector<std::string> pre_split(const std::string& text) {
 }
 
 // Learns up to `n` merges with plain byte-pair encoding over the corpus words.
-void learn_merges(int64_t n, const std::vector<std::string>& bytes, std::vector<std::string>& tokens,
-                  std::vector<std::string>& merges) {
+void learn_merges(int64_t n, const std::vector<std::string>& bytes,
+                  std::vector<std::string>& tokens, std::vector<std::string>& merges) {
   std::map<std::vector<std::string>, int64_t> words;
   for (const std::string& w : pre_split(kCorpus)) {
     std::vector<std::string> sym;
@@ -128,25 +130,42 @@ std::vector<Special> specials_of(Arch arch) {
       think{"<think>", 4}, unthink{"</think>", 4}, eot{"<|EOT|>", 3};
   switch (arch) {
     case Arch::kDeepSeekV3:
-      return {bos, eos, pad, think, unthink, user, assistant, eot,
-              {"<｜tool▁calls▁begin｜>", 3}, {"<｜tool▁calls▁end｜>", 3},
-              {"<｜tool▁call▁begin｜>", 3}, {"<｜tool▁call▁end｜>", 3},
-              {"<｜tool▁outputs▁begin｜>", 3}, {"<｜tool▁outputs▁end｜>", 3},
-              {"<｜tool▁output▁begin｜>", 3}, {"<｜tool▁output▁end｜>", 3},
+      return {bos,
+              eos,
+              pad,
+              think,
+              unthink,
+              user,
+              assistant,
+              eot,
+              {"<｜tool▁calls▁begin｜>", 3},
+              {"<｜tool▁calls▁end｜>", 3},
+              {"<｜tool▁call▁begin｜>", 3},
+              {"<｜tool▁call▁end｜>", 3},
+              {"<｜tool▁outputs▁begin｜>", 3},
+              {"<｜tool▁outputs▁end｜>", 3},
+              {"<｜tool▁output▁begin｜>", 3},
+              {"<｜tool▁output▁end｜>", 3},
               {"<｜tool▁sep｜>", 3}};
-    case Arch::kDeepSeekV2: return {bos, eos, pad};
+    case Arch::kDeepSeekV2:
+      return {bos, eos, pad};
     case Arch::kQwen2:
-    case Arch::kLlama: return {bos, eos, pad, user, assistant, eot, think, unthink};
+    case Arch::kLlama:
+      return {bos, eos, pad, user, assistant, eot, think, unthink};
   }
   return {};
 }
 
 const char* pre_of(Arch arch) {
   switch (arch) {
-    case Arch::kDeepSeekV3: return "deepseek-v3";
-    case Arch::kDeepSeekV2: return "deepseek-llm";
-    case Arch::kQwen2: return "deepseek-r1-qwen";
-    case Arch::kLlama: return "llama-bpe";
+    case Arch::kDeepSeekV3:
+      return "deepseek-v3";
+    case Arch::kDeepSeekV2:
+      return "deepseek-llm";
+    case Arch::kQwen2:
+      return "deepseek-r1-qwen";
+    case Arch::kLlama:
+      return "llama-bpe";
   }
   return "";
 }
@@ -168,15 +187,18 @@ nlohmann::json split(const std::string& regex) {
 
 nlohmann::json pre_tokenizer_of(Arch arch) {
   nlohmann::json seq = nlohmann::json::array();
-  const nlohmann::json byte_level = {
-      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
+  const nlohmann::json byte_level = {{"type", "ByteLevel"},
+                                     {"add_prefix_space", false},
+                                     {"trim_offsets", true},
+                                     {"use_regex", false}};
   switch (arch) {
     case Arch::kDeepSeekV3:
       seq.push_back(split("\\p{N}{1,3}"));
       seq.push_back(split("[一-龥぀-ゟ゠-ヿ]+"));
-      seq.push_back(split(
-          "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
-          " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
+      seq.push_back(
+          split("[!\"#$%&'()*+,\\-./"
+                ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+                " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
       break;
     case Arch::kDeepSeekV2:
       seq.push_back(split("[\r\n]"));
@@ -186,12 +208,14 @@ nlohmann::json pre_tokenizer_of(Arch arch) {
       seq.push_back(split("\\p{N}+"));
       break;
     case Arch::kQwen2:
-      seq.push_back(split("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                          "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
+      seq.push_back(
+          split("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
       break;
     case Arch::kLlama:
-      seq.push_back(split("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-                          "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
+      seq.push_back(
+          split("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
       break;
   }
   seq.push_back(byte_level);
@@ -207,7 +231,8 @@ int64_t test_vocab_min_size(Arch arch) {
 TestVocab make_test_vocab(Arch arch, int64_t vocab_size) {
   const auto specials = specials_of(arch);
   if (vocab_size < test_vocab_min_size(arch))
-    throw Error("vocab_size " + std::to_string(vocab_size) + " is too small for a test vocabulary (need " +
+    throw Error("vocab_size " + std::to_string(vocab_size) +
+                " is too small for a test vocabulary (need " +
                 std::to_string(test_vocab_min_size(arch)) + ")");
   TestVocab v;
   const auto bytes = byte_tokens();
@@ -271,10 +296,14 @@ nlohmann::json test_vocab_tokenizer_json(const TestVocab& v, Arch arch) {
   j["truncation"] = nullptr;
   j["padding"] = nullptr;
   j["added_tokens"] = added;
-  j["normalizer"] = arch == Arch::kQwen2 ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
+  j["normalizer"] =
+      arch == Arch::kQwen2 ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
   j["pre_tokenizer"] = pre_tokenizer_of(arch);
   j["post_processor"] = nullptr;
-  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+  j["decoder"] = {{"type", "ByteLevel"},
+                  {"add_prefix_space", true},
+                  {"trim_offsets", true},
+                  {"use_regex", true}};
   j["model"] = {{"type", "BPE"},
                 {"dropout", nullptr},
                 {"unk_token", nullptr},

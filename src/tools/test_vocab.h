@@ -14,12 +14,12 @@ namespace r1 {
 
 struct TestVocab {
   std::vector<std::string> tokens;  // byte-level strings (GPT-2 byte map)
-  std::vector<int32_t> types;       // GGUF token types: 1 normal, 3 control, 4 user-defined, 5 unused
+  std::vector<int32_t> types;  // GGUF token types: 1 normal, 3 control, 4 user-defined, 5 unused
   std::vector<std::string> merges;  // "a b", in rank order
   int64_t n_tokenizer = 0;          // tokens the tokenizer knows (the rest pads the embedding)
   int64_t bos = 0, eos = 0, pad = 0;
-  std::string pre;                  // GGUF tokenizer.ggml.pre
-  std::string chat_template;        // Jinja text
+  std::string pre;            // GGUF tokenizer.ggml.pre
+  std::string chat_template;  // Jinja text
 };
 
 // The number of tokens (bytes + merges + specials) a tiny vocabulary of this family uses.
