@@ -266,6 +266,16 @@ void prepare(std::string_view in, Prepared& p) {
     if (st.valid) {
       p.storage.append(in.substr(i, st.len));
     } else if (st.surrogate) {
+      Utf8Step lo{};
+      if (st.cp <= 0xDBFF && i + 3 < in.size())
+        lo = tok::utf8_decode(s + i + 3, in.size() - i - 3, true);
+      if (lo.surrogate && lo.cp >= 0xDC00) {
+        // A high and a low surrogate written separately (CESU-8) form one character, as the
+        // two code units would in a JavaScript string.
+        tok::utf8_append(p.storage, 0x10000 + ((st.cp - 0xD800) << 10) + (lo.cp - 0xDC00));
+        i += 6;
+        continue;
+      }
       p.storage += p.placeholder;
     } else {
       tok::utf8_append(p.storage, kReplacementChar);
