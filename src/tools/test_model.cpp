@@ -588,7 +588,7 @@ std::vector<std::string> write_safetensors(const TestModelOptions& o, const std:
                                                {"do_sample", true},
                                                {"temperature", 0.6},
                                                {"top_p", 0.95}});
-  write_json(dir + "/tokenizer.json", test_vocab_tokenizer_json(vocab, c.arch));
+  write_json(dir + "/tokenizer.json", test_vocab_tokenizer_json(vocab));
   write_json(dir + "/tokenizer_config.json", test_vocab_tokenizer_config(vocab));
   for (const char* f :
        {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"})

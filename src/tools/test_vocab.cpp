@@ -5,7 +5,9 @@
 #include <set>
 
 #include "chat/template.h"
+#include "core/check.h"
 #include "core/error.h"
+#include "tokenizer/pretokenize.h"
 
 namespace r1 {
 
@@ -185,40 +187,16 @@ nlohmann::json split(const std::string& regex) {
           {"invert", false}};
 }
 
-nlohmann::json pre_tokenizer_of(Arch arch) {
+// The family's published regex splits, from the tokenizer's own table (one source of truth).
+nlohmann::json pre_tokenizer_of(const std::string& gguf_pre) {
+  const tok::KnownPreTokenizer* known = tok::find_known_pre_tokenizer(gguf_pre);
+  R1_CHECK_MSG(known != nullptr, "unknown pre-tokenizer %s", gguf_pre.c_str());
   nlohmann::json seq = nlohmann::json::array();
-  const nlohmann::json byte_level = {{"type", "ByteLevel"},
-                                     {"add_prefix_space", false},
-                                     {"trim_offsets", true},
-                                     {"use_regex", false}};
-  switch (arch) {
-    case Arch::kDeepSeekV3:
-      seq.push_back(split("\\p{N}{1,3}"));
-      seq.push_back(split("[一-龥぀-ゟ゠-ヿ]+"));
-      seq.push_back(
-          split("[!\"#$%&'()*+,\\-./"
-                ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
-                " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"));
-      break;
-    case Arch::kDeepSeekV2:
-      seq.push_back(split("[\r\n]"));
-      seq.push_back(split("\\s?\\p{L}+"));
-      seq.push_back(split("\\s?\\p{P}+"));
-      seq.push_back(split("[一-龥ࠀ-一가-퟿]+"));
-      seq.push_back(split("\\p{N}+"));
-      break;
-    case Arch::kQwen2:
-      seq.push_back(
-          split("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
-      break;
-    case Arch::kLlama:
-      seq.push_back(
-          split("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-                "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
-      break;
-  }
-  seq.push_back(byte_level);
+  for (const std::string& p : known->patterns) seq.push_back(split(p));
+  seq.push_back({{"type", "ByteLevel"},
+                 {"add_prefix_space", false},
+                 {"trim_offsets", true},
+                 {"use_regex", false}});
   return {{"type", "Sequence"}, {"pretokenizers", seq}};
 }
 
@@ -275,7 +253,7 @@ std::vector<std::pair<std::string, gguf::Value>> test_vocab_gguf_kvs(const TestV
   return kv;
 }
 
-nlohmann::json test_vocab_tokenizer_json(const TestVocab& v, Arch arch) {
+nlohmann::json test_vocab_tokenizer_json(const TestVocab& v) {
   nlohmann::json vocab = nlohmann::json::object();
   nlohmann::json added = nlohmann::json::array();
   for (int64_t id = 0; id < v.n_tokenizer; ++id) {
@@ -296,9 +274,9 @@ nlohmann::json test_vocab_tokenizer_json(const TestVocab& v, Arch arch) {
   j["truncation"] = nullptr;
   j["padding"] = nullptr;
   j["added_tokens"] = added;
-  j["normalizer"] =
-      arch == Arch::kQwen2 ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
-  j["pre_tokenizer"] = pre_tokenizer_of(arch);
+  const tok::KnownPreTokenizer* known = tok::find_known_pre_tokenizer(v.pre);
+  j["normalizer"] = known && known->nfc ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
+  j["pre_tokenizer"] = pre_tokenizer_of(v.pre);
   j["post_processor"] = nullptr;
   j["decoder"] = {{"type", "ByteLevel"},
                   {"add_prefix_space", true},
@@ -311,7 +289,7 @@ nlohmann::json test_vocab_tokenizer_json(const TestVocab& v, Arch arch) {
                 {"end_of_word_suffix", nullptr},
                 {"fuse_unk", false},
                 {"byte_fallback", false},
-                {"ignore_merges", arch == Arch::kLlama},
+                {"ignore_merges", known && known->ignore_merges},
                 {"vocab", vocab},
                 {"merges", v.merges}};
   return j;

@@ -31,7 +31,7 @@ TestVocab make_test_vocab(Arch arch, int64_t vocab_size);
 // GGUF tokenizer.* keys.
 std::vector<std::pair<std::string, gguf::Value>> test_vocab_gguf_kvs(const TestVocab& v);
 // Hugging Face tokenizer.json and tokenizer_config.json.
-nlohmann::json test_vocab_tokenizer_json(const TestVocab& v, Arch arch);
+nlohmann::json test_vocab_tokenizer_json(const TestVocab& v);
 nlohmann::json test_vocab_tokenizer_config(const TestVocab& v);
 
 }  // namespace r1

@@ -11,6 +11,7 @@
 #include "kernels/quants.h"
 #include "model/source.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 #include "tools/test_model.h"
 
 namespace r1 {
@@ -89,6 +90,14 @@ TEST_P(AllArchs, BothFormatsOpenValidateAndAgree) {
     ++compared;
   }
   EXPECT_GT(compared, 10u);
+  // One tokenizer in both forms: GGUF tokenizer.ggml.* and tokenizer.json agree, and the chat
+  // prompt starts with BOS.
+  const Tokenizer tg = Tokenizer::from_gguf(*g.gguf());
+  const Tokenizer ts = Tokenizer::from_hf(m->st);
+  const std::string text = "Let me think: 12345 + 678 = ?\n\nHéllo 世界, ok… <think>x</think>";
+  EXPECT_EQ(tg.encode(text, true), ts.encode(text, true));
+  EXPECT_EQ(tg.decode(tg.encode(text, false)), text);
+  EXPECT_LT(tg.encode("the answer is the number", false).size(), 24u) << "merges not learned";
   // The generator's tokenizer fixes bos/eos inside the vocabulary.
   EXPECT_GE(g.config().bos_token_id, 0);
   EXPECT_LT(g.config().eos_token_id, g.config().vocab_size);
