@@ -1,0 +1,56 @@
+// The operations the model calls: matrix products over any stored weight type, norms,
+// activations, softmax and RoPE. Scalar reference implementations; no model knowledge.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace r1::ops {
+
+// A row-major [rows, cols] weight matrix in its stored type (zero-copy view). FP8 weights carry
+// their 128x128 block scales (row-major [ceil(rows/128), ceil(cols/128)] floats); `scale_row0`
+// is the row of the full tensor this view starts at, so views of row ranges keep their scales.
+struct Matrix {
+  DType dtype = DType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0, cols = 0;
+  uint64_t row_bytes = 0;
+  const float* fp8_scales = nullptr;
+  int64_t scale_cols = 0;
+  int64_t scale_row0 = 0;
+
+  // Rows [r0, r0 + n) as a matrix of their own.
+  Matrix row_range(int64_t r0, int64_t n) const;
+  bool valid() const { return data != nullptr && rows > 0 && cols > 0; }
+};
+
+// Dequantizes row r of W into out[0..cols).
+void load_row(const Matrix& w, int64_t r, float* out);
+
+// Y[t, :] = W · X[t, :] for t < n: X is [n, cols], Y is [n, rows]. Each weight row is decoded
+// once per call and used for all n inputs (prefill), accumulation in float64-free float32 with
+// pairwise-safe ordering; work is split over the cores for large products.
+void matmul(const Matrix& w, const float* x, int64_t n, float* y);
+
+// out = x / sqrt(mean(x²) + eps) ⊙ weight, for n vectors of size d.
+void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out);
+
+// out[i] = silu(gate[i]) * up[i]
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
+// In-place softmax of n values (max-subtracted).
+void softmax(float* x, int64_t n);
+
+// Rotates `n_heads` vectors of size head_dim (stride `stride` floats) by position `pos` on their
+// dims [rope_offset, rope_offset + 2 * n_freq). inv_freq[i] is the angle per position of pair i.
+// interleaved: pairs (2i, 2i+1) (GPT-J / DeepSeek / llama.cpp NORM); otherwise pairs
+// (i, i + n_freq) (rotate-half, NEOX / Qwen2).
+void rope(float* x, int64_t n_heads, int64_t stride, int64_t rope_offset, int64_t n_freq,
+          const float* inv_freq, int64_t pos, bool interleaved);
+
+float dot(const float* a, const float* b, int64_t n);
+// y += a * x
+void axpy(float a, const float* x, float* y, int64_t n);
+
+}  // namespace r1::ops

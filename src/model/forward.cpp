@@ -1,0 +1,281 @@
+#include "model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/check.h"
+#include "core/error.h"
+
+namespace r1 {
+
+using ops::matmul;
+using ops::rms_norm;
+
+namespace {
+float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+
+// Indices of the k largest values (ties: lower index first).
+std::vector<int32_t> top_k(const std::vector<float>& v, int64_t k) {
+  std::vector<int32_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return v[a] > v[b]; });
+  idx.resize(static_cast<size_t>(k));
+  return idx;
+}
+}  // namespace
+
+Routing route(const ModelConfig& c, const float* logits, const float* bias) {
+  const int64_t E = c.n_routed_experts, k = c.n_experts_per_tok;
+  const int64_t per_group = E / c.n_group;
+  Routing r;
+  std::vector<float> score(static_cast<size_t>(E));
+  if (c.scoring_func == "sigmoid") {
+    for (int64_t e = 0; e < E; ++e) score[e] = sigmoid(logits[e]);
+  } else {
+    std::copy(logits, logits + E, score.begin());
+    ops::softmax(score.data(), E);
+  }
+  // Selection scores: V3 adds the correction bias (choice only, never the weights).
+  std::vector<float> choice = score;
+  if (bias != nullptr)
+    for (int64_t e = 0; e < E; ++e) choice[e] += bias[e];
+  if (c.n_group > 1 && c.topk_group < c.n_group) {
+    // Group score: sum of the top two (noaux_tc) or the maximum (group_limited_greedy).
+    std::vector<float> group(static_cast<size_t>(c.n_group));
+    for (int64_t g = 0; g < c.n_group; ++g) {
+      std::vector<float> in(choice.begin() + g * per_group, choice.begin() + (g + 1) * per_group);
+      std::sort(in.begin(), in.end(), std::greater<>());
+      group[g] = c.topk_method == "noaux_tc" ? in[0] + (in.size() > 1 ? in[1] : 0.0f) : in[0];
+    }
+    std::vector<char> keep(static_cast<size_t>(c.n_group), 0);
+    for (int32_t g : top_k(group, c.topk_group)) keep[g] = 1;
+    for (int64_t e = 0; e < E; ++e)
+      if (!keep[e / per_group]) choice[e] = -INFINITY;
+  }
+  r.experts = top_k(choice, k);
+  double sum = 0;
+  for (int32_t e : r.experts) {
+    r.weights.push_back(score[e]);
+    sum += score[e];
+  }
+  const bool v3 = c.scoring_func == "sigmoid";
+  if (c.norm_topk_prob && (v3 || k > 1)) {
+    for (float& w : r.weights) w = static_cast<float>(w / (sum + 1e-20));
+    if (v3)
+      for (float& w : r.weights) w *= static_cast<float>(c.routed_scaling_factor);
+  } else {
+    for (float& w : r.weights) w *= static_cast<float>(c.routed_scaling_factor);
+  }
+  return r;
+}
+
+Model::Model(std::shared_ptr<const ModelWeights> w) : w_(std::move(w)) {
+  attn_scale_ = static_cast<float>(attention_scale(w_->config));
+}
+
+void Model::mlp(const MlpWeights& m, int64_t n, const float* h, float* out) const {
+  const int64_t f = m.gate.rows;
+  std::vector<float> gate(static_cast<size_t>(n * f)), up(gate.size());
+  matmul(m.gate, h, n, gate.data());  // [n, f]
+  matmul(m.up, h, n, up.data());      // [n, f]
+  ops::silu_mul(gate.data(), up.data(), n * f, gate.data());
+  matmul(m.down, gate.data(), n, out);  // [n, d]
+}
+
+void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out) const {
+  const ModelConfig& c = config();
+  const int64_t d = c.hidden_size, E = c.n_routed_experts;
+  std::vector<float> logits(static_cast<size_t>(n * E));
+  matmul(m.router, h, n, logits.data());  // [n, E]
+  if (m.shared.valid())
+    mlp(m.shared, n, h, out);
+  else
+    std::fill(out, out + n * d, 0.0f);
+  std::vector<float> y(static_cast<size_t>(d));
+  const float* bias = m.correction_bias.empty() ? nullptr : m.correction_bias.data();
+  for (int64_t t = 0; t < n; ++t) {
+    const Routing r = route(c, logits.data() + t * E, bias);
+    for (size_t i = 0; i < r.experts.size(); ++i) {
+      mlp(m.experts[r.experts[i]], 1, h + t * d, y.data());
+      ops::axpy(r.weights[i], y.data(), out + t * d, d);
+    }
+  }
+}
+
+void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
+                          const float* h, float* out) const {
+  const ModelConfig& c = config();
+  const int64_t H = c.n_heads, nope = c.qk_nope_head_dim, rope = c.qk_rope_head_dim;
+  const int64_t qk = nope + rope, lora = c.kv_lora_rank, vd = c.v_head_dim;
+  const int64_t nf = rope / 2;
+  // Queries: [n, H * qk], per head q_nope then q_pe.
+  std::vector<float> q(static_cast<size_t>(n * H * qk));
+  if (a.q_a.valid()) {
+    std::vector<float> qa(static_cast<size_t>(n * c.q_lora_rank));
+    matmul(a.q_a, h, n, qa.data());
+    rms_norm(qa.data(), a.q_a_norm.data(), n, c.q_lora_rank, static_cast<float>(c.rms_norm_eps),
+             qa.data());
+    matmul(a.q_b, qa.data(), n, q.data());
+  } else {
+    matmul(a.q, h, n, q.data());
+  }
+  // Compressed KV: [n, lora + rope] -> normalised latent c and the shared rope key k_pe.
+  std::vector<float> kv(static_cast<size_t>(n * (lora + rope)));
+  matmul(a.kv_a, h, n, kv.data());
+  const size_t old = cache.a.size() / static_cast<size_t>(lora);
+  R1_CHECK(static_cast<int64_t>(old) == pos0);
+  cache.a.resize((old + n) * lora);
+  cache.b.resize((old + n) * rope);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = pos0 + t;
+    float* row = kv.data() + t * (lora + rope);
+    rms_norm(row, a.kv_a_norm.data(), 1, lora, static_cast<float>(c.rms_norm_eps),
+             cache.a.data() + pos * lora);
+    ops::rope(row + lora, 1, rope, 0, nf, w_->rope_inv_freq.data(), pos, w_->rope_interleaved);
+    std::copy(row + lora, row + lora + rope, cache.b.data() + pos * rope);
+    ops::rope(q.data() + t * H * qk, H, qk, nope, nf, w_->rope_inv_freq.data(), pos,
+              w_->rope_interleaved);
+  }
+  // Absorbed attention per head: q̃ = W_UKᵀ q_nope; score = scale (q̃·c + q_pe·k_pe);
+  // z = Σ p c; o = W_UV z.
+  std::vector<float> heads(static_cast<size_t>(n * H * vd));
+  std::vector<float> qt(static_cast<size_t>(lora)), z(static_cast<size_t>(lora));
+  std::vector<float> p;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t len = pos0 + t + 1;  // causal: positions 0..pos
+    p.resize(static_cast<size_t>(len));
+    for (int64_t hh = 0; hh < H; ++hh) {
+      const float* qh = q.data() + (t * H + hh) * qk;
+      matmul(a.k_b[hh], qh, 1, qt.data());  // [lora]
+      for (int64_t s = 0; s < len; ++s)
+        p[s] = attn_scale_ * (ops::dot(qt.data(), cache.a.data() + s * lora, lora) +
+                              ops::dot(qh + nope, cache.b.data() + s * rope, rope));
+      ops::softmax(p.data(), len);
+      std::fill(z.begin(), z.end(), 0.0f);
+      for (int64_t s = 0; s < len; ++s) ops::axpy(p[s], cache.a.data() + s * lora, z.data(), lora);
+      matmul(a.v_b[hh], z.data(), 1, heads.data() + (t * H + hh) * vd);
+    }
+  }
+  matmul(a.o, heads.data(), n, out);  // [n, d]
+}
+
+void Model::attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
+                          const float* h, float* out) const {
+  const ModelConfig& c = config();
+  const int64_t H = c.n_heads, Hkv = c.n_kv_heads, hd = c.head_dim;
+  const int64_t kvw = Hkv * hd;
+  std::vector<float> q(static_cast<size_t>(n * H * hd)), k(static_cast<size_t>(n * kvw)),
+      v(static_cast<size_t>(n * kvw));
+  matmul(a.q, h, n, q.data());
+  matmul(a.k, h, n, k.data());
+  matmul(a.v, h, n, v.data());
+  for (int64_t t = 0; t < n; ++t) {
+    if (!a.q_bias.empty()) ops::axpy(1.0f, a.q_bias.data(), q.data() + t * H * hd, H * hd);
+    if (!a.k_bias.empty()) ops::axpy(1.0f, a.k_bias.data(), k.data() + t * kvw, kvw);
+    if (!a.v_bias.empty()) ops::axpy(1.0f, a.v_bias.data(), v.data() + t * kvw, kvw);
+    ops::rope(q.data() + t * H * hd, H, hd, 0, hd / 2, w_->rope_inv_freq.data(), pos0 + t,
+              w_->rope_interleaved);
+    ops::rope(k.data() + t * kvw, Hkv, hd, 0, hd / 2, w_->rope_inv_freq.data(), pos0 + t,
+              w_->rope_interleaved);
+  }
+  R1_CHECK(static_cast<int64_t>(cache.a.size()) == pos0 * kvw);
+  cache.a.insert(cache.a.end(), k.begin(), k.end());
+  cache.b.insert(cache.b.end(), v.begin(), v.end());
+  std::vector<float> heads(static_cast<size_t>(n * H * hd), 0.0f), p;
+  const int64_t group = H / Hkv;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t len = pos0 + t + 1;
+    p.resize(static_cast<size_t>(len));
+    for (int64_t hh = 0; hh < H; ++hh) {
+      const int64_t kh = hh / group;
+      const float* qh = q.data() + (t * H + hh) * hd;
+      for (int64_t s = 0; s < len; ++s)
+        p[s] = attn_scale_ * ops::dot(qh, cache.a.data() + s * kvw + kh * hd, hd);
+      ops::softmax(p.data(), len);
+      float* o = heads.data() + (t * H + hh) * hd;
+      for (int64_t s = 0; s < len; ++s) ops::axpy(p[s], cache.b.data() + s * kvw + kh * hd, o, hd);
+    }
+  }
+  matmul(a.o, heads.data(), n, out);
+}
+
+void Model::block(const LayerWeights& l, LayerCache& cache, int64_t pos0, int64_t n,
+                  float* x) const {
+  const ModelConfig& c = config();
+  const int64_t d = c.hidden_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  std::vector<float> h(static_cast<size_t>(n * d)), y(static_cast<size_t>(n * d));
+  rms_norm(x, l.attn_norm.data(), n, d, eps, h.data());
+  if (c.is_deepseek())
+    attention_mla(l.mla, cache, pos0, n, h.data(), y.data());
+  else
+    attention_gqa(l.gqa, cache, pos0, n, h.data(), y.data());
+  ops::axpy(1.0f, y.data(), x, n * d);
+  rms_norm(x, l.ffn_norm.data(), n, d, eps, h.data());
+  if (l.is_moe)
+    moe(l.moe, n, h.data(), y.data());
+  else
+    mlp(l.mlp, n, h.data(), y.data());
+  ops::axpy(1.0f, y.data(), x, n * d);
+}
+
+void Model::forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, bool all_logits,
+                    std::vector<float>* hidden) const {
+  const ModelConfig& c = config();
+  const int64_t n = static_cast<int64_t>(tokens.size()), d = c.hidden_size;
+  if (n == 0) return;
+  if (seq.pos_ + n > seq.n_ctx_)
+    throw Error("context full: " + std::to_string(seq.pos_) + " + " + std::to_string(n) +
+                " tokens exceed the context of " + std::to_string(seq.n_ctx_));
+  std::vector<float> x(static_cast<size_t>(n * d));
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= w_->embed.rows)
+      throw Error("token id " + std::to_string(tokens[t]) + " is outside the vocabulary of " +
+                  std::to_string(w_->embed.rows));
+    ops::load_row(w_->embed, tokens[t], x.data() + t * d);
+  }
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    block(w_->layers[l], seq.layers[l], seq.pos_, n, x.data());
+  seq.pos_ += n;
+  rms_norm(x.data(), w_->output_norm.data(), n, d, static_cast<float>(c.rms_norm_eps), x.data());
+  if (hidden) hidden->assign(x.begin(), x.end());
+  if (all_logits)
+    matmul(w_->output, x.data(), n, logits);
+  else
+    matmul(w_->output, x.data() + (n - 1) * d, 1, logits);
+}
+
+void Model::forward_batch(std::span<Sequence*> seqs, std::span<const std::vector<int32_t>> tokens,
+                          std::span<float*> last_logits) const {
+  R1_CHECK(seqs.size() == tokens.size() && seqs.size() == last_logits.size());
+  for (size_t i = 0; i < seqs.size(); ++i) forward(*seqs[i], tokens[i], last_logits[i], false);
+}
+
+void Model::forward_mtp(Sequence& mtp_seq, const float* hidden, std::span<const int32_t> next,
+                        float* logits) const {
+  if (w_->mtp.empty()) throw Error("this model file has no multi-token-prediction module");
+  const MtpWeights& m = w_->mtp[0];
+  const ModelConfig& c = config();
+  const int64_t n = static_cast<int64_t>(next.size()), d = c.hidden_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  if (mtp_seq.pos_ + n > mtp_seq.n_ctx_) throw Error("context full (MTP)");
+  // u = eh_proj · [enorm(Emb(t_{i+1})) ; hnorm(h_i)]
+  std::vector<float> cat(static_cast<size_t>(n * 2 * d)), e(static_cast<size_t>(d));
+  for (int64_t t = 0; t < n; ++t) {
+    if (next[t] < 0 || next[t] >= m.embed.rows) throw Error("token id out of range (MTP)");
+    ops::load_row(m.embed, next[t], e.data());
+    rms_norm(e.data(), m.enorm.data(), 1, d, eps, cat.data() + t * 2 * d);
+    rms_norm(hidden + t * d, m.hnorm.data(), 1, d, eps, cat.data() + t * 2 * d + d);
+  }
+  std::vector<float> x(static_cast<size_t>(n * d));
+  matmul(m.eh_proj, cat.data(), n, x.data());
+  block(m.block, mtp_seq.layers[0], mtp_seq.pos_, n, x.data());
+  mtp_seq.pos_ += n;
+  rms_norm(x.data(), m.head_norm.data(), n, d, eps, x.data());
+  matmul(m.head, x.data(), n, logits);
+}
+
+}  // namespace r1
