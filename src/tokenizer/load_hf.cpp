@@ -94,6 +94,182 @@ void read_normalizer(const json& n, const std::string& name, bool& nfc) {
   }
 }
 
+constexpr int64_t kMaxVocab = 1 << 24;
+
+// tokenizer.json parsed in one pass: model.vocab and model.merges (the bulk of the file) go
+// straight into vectors; everything else becomes a small JSON document.
+struct TokenizerJson {
+  json rest;
+  bool has_vocab = false;
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;
+};
+
+class TokenizerJsonSax : public nlohmann::json_sax<json> {
+ public:
+  explicit TokenizerJsonSax(TokenizerJson& out) : out_(out) {}
+  std::string error;
+
+  bool null() override { return value(json()); }
+  bool boolean(bool v) override { return value(v); }
+  bool number_integer(number_integer_t v) override {
+    if (mode_ == Mode::Vocab) return vocab_id(v);
+    return value(v);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (mode_ == Mode::Vocab)
+      return vocab_id(v > static_cast<uint64_t>(kMaxVocab) ? int64_t{-1} : static_cast<int64_t>(v));
+    return value(v);
+  }
+  bool number_float(number_float_t v, const string_t&) override { return value(v); }
+  bool string(string_t& s) override {
+    if (mode_ == Mode::Merges) {
+      size_t sp = s.find(' ');
+      if (sp == std::string::npos)
+        return bad("merge " + std::to_string(out_.merges.size()) + " ('" + s +
+                   "') is not two tokens");
+      size_t sp2 = s.find(' ', sp + 1);  // like the reference, text after a second space is dropped
+      out_.merges.emplace_back(s.substr(0, sp),
+                               s.substr(sp + 1, sp2 == std::string::npos ? sp2 : sp2 - sp - 1));
+      return true;
+    }
+    if (mode_ == Mode::MergePair) {
+      if (pair_.size() >= 2)
+        return bad("merge " + std::to_string(out_.merges.size()) + " is not a pair");
+      pair_.push_back(std::move(s));
+      return true;
+    }
+    return value(std::move(s));
+  }
+  bool binary(binary_t&) override { return bad("binary values are not JSON"); }
+  bool start_object(std::size_t) override {
+    if (mode_ != Mode::Dom) return bad(where() + " holds an unexpected object");
+    if (at_model_key("vocab")) {
+      mode_ = Mode::Vocab;
+      out_.has_vocab = true;
+      return true;
+    }
+    return open(json::object());
+  }
+  bool key(string_t& k) override {
+    if (mode_ == Mode::Vocab) {
+      vocab_key_ = std::move(k);
+      return true;
+    }
+    keys_.back() = std::move(k);
+    return true;
+  }
+  bool end_object() override {
+    if (mode_ == Mode::Vocab) {
+      mode_ = Mode::Dom;
+      return true;
+    }
+    stack_.pop_back();
+    keys_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (mode_ == Mode::Merges) {
+      mode_ = Mode::MergePair;
+      pair_.clear();
+      return true;
+    }
+    if (mode_ != Mode::Dom) return bad(where() + " holds an unexpected list");
+    if (at_model_key("merges")) {
+      mode_ = Mode::Merges;
+      return true;
+    }
+    return open(json::array());
+  }
+  bool end_array() override {
+    if (mode_ == Mode::MergePair) {
+      if (pair_.size() != 2)
+        return bad("merge " + std::to_string(out_.merges.size()) +
+                   " is neither \"a b\" nor [a, b]");
+      out_.merges.emplace_back(std::move(pair_[0]), std::move(pair_[1]));
+      mode_ = Mode::Merges;
+      return true;
+    }
+    if (mode_ == Mode::Merges) {
+      mode_ = Mode::Dom;
+      return true;
+    }
+    stack_.pop_back();
+    keys_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t pos, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    if (error.empty()) error = "not valid JSON (byte " + std::to_string(pos) + "): " + e.what();
+    return false;
+  }
+
+ private:
+  enum class Mode { Dom, Vocab, Merges, MergePair };
+
+  bool bad(const std::string& what) {
+    if (error.empty()) error = what;
+    return false;
+  }
+  std::string where() const { return mode_ == Mode::Vocab ? "model.vocab" : "model.merges"; }
+  bool vocab_id(int64_t id) {
+    if (id < 0 || id >= kMaxVocab)
+      return bad("model.vocab id of '" + vocab_key_ + "' is not a valid token id");
+    out_.vocab.emplace_back(std::move(vocab_key_), id);
+    return true;
+  }
+  bool value(json v) {
+    if (mode_ == Mode::Vocab)
+      return bad("model.vocab id of '" + vocab_key_ + "' is not a valid token id");
+    if (mode_ != Mode::Dom)
+      return bad("merge " + std::to_string(out_.merges.size()) + " is neither \"a b\" nor [a, b]");
+    place(std::move(v));
+    return true;
+  }
+  json* place(json v) {
+    if (stack_.empty()) {
+      out_.rest = std::move(v);
+      return &out_.rest;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    json& slot = top[keys_.back()];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool open(json v) {
+    json* p = place(std::move(v));
+    stack_.push_back(p);
+    keys_.emplace_back();
+    return true;
+  }
+  // True when the next value is the given key of the root's "model" object.
+  bool at_model_key(const char* k) const {
+    return stack_.size() == 2 && stack_[0]->is_object() && keys_[0] == "model" &&
+           stack_[1]->is_object() && keys_[1] == k;
+  }
+
+  TokenizerJson& out_;
+  Mode mode_ = Mode::Dom;
+  std::vector<json*> stack_;
+  std::vector<std::string> keys_;
+  std::string vocab_key_;
+  std::vector<std::string> pair_;
+};
+
+TokenizerJson parse_tokenizer_json(std::string_view text, const std::string& name) {
+  TokenizerJson out;
+  TokenizerJsonSax sax(out);
+  bool ok =
+      json::sax_parse(text.begin(), text.end(), &sax, nlohmann::json::input_format_t::json, true);
+  if (!ok) fail(name, sax.error.empty() ? std::string("not valid JSON") : sax.error);
+  if (!out.rest.is_object()) fail(name, "not a JSON object");
+  return out;
+}
+
 }  // namespace
 
 Tokenizer Tokenizer::from_hf(const std::string& path) {
@@ -110,10 +286,10 @@ Tokenizer Tokenizer::from_hf(const std::string& path) {
 
 Tokenizer Tokenizer::from_hf_json(std::string_view tokenizer_json, std::string_view config_json,
                                   const std::string& name) {
-  json tj = parse_json(tokenizer_json, name);
+  TokenizerJson parsed = parse_tokenizer_json(tokenizer_json, name);
+  json& tj = parsed.rest;
   json cfg =
       config_json.empty() ? json::object() : parse_json(config_json, "tokenizer_config.json");
-  if (!tj.is_object()) fail(name, "not a JSON object");
   if (!cfg.is_object()) fail(name, "tokenizer_config.json is not a JSON object");
 
   auto im = std::make_unique<Impl>();
@@ -131,18 +307,11 @@ Tokenizer Tokenizer::from_hf_json(std::string_view tokenizer_json, std::string_v
   im->ignore_merges = truthy(model, "ignore_merges");
 
   // Vocabulary: model.vocab plus added_tokens, ids possibly with holes.
-  auto vit = model.find("vocab");
-  if (vit == model.end() || !vit->is_object()) fail(name, "model.vocab is missing");
-  const json& vocab = *vit;
+  if (!parsed.has_vocab) fail(name, "model.vocab is missing");
   const json& added = tj.value("added_tokens", json::array());
   if (!added.is_array()) fail(name, "added_tokens is not a list");
-  constexpr int64_t kMaxVocab = 1 << 24;
   int64_t max_id = -1;
-  for (const auto& [tok_text, idj] : vocab.items()) {
-    if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() >= kMaxVocab)
-      fail(name, "model.vocab id of '" + tok_text + "' is not a valid token id");
-    max_id = std::max(max_id, idj.get<int64_t>());
-  }
+  for (const auto& [tok_text, id] : parsed.vocab) max_id = std::max(max_id, id);
   for (const auto& a : added) {
     if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
         !a.contains("content") || !a["content"].is_string())
@@ -156,11 +325,11 @@ Tokenizer Tokenizer::from_hf_json(std::string_view tokenizer_json, std::string_v
   im->text.assign(n, std::string());
   im->kind.assign(n, TokenKind::Unused);
   std::vector<bool> in_vocab(n, false);
-  for (const auto& [tok_text, idj] : vocab.items()) {
-    auto id = static_cast<size_t>(idj.get<int64_t>());
+  for (auto& [tok_text, id64] : parsed.vocab) {
+    auto id = static_cast<size_t>(id64);
     if (in_vocab[id]) fail(name, "model.vocab gives id " + std::to_string(id) + " to two tokens");
     in_vocab[id] = true;
-    im->text[id] = tok_text;
+    im->text[id] = std::move(tok_text);
     im->kind[id] = TokenKind::Normal;
   }
   for (const auto& a : added) {
@@ -180,40 +349,18 @@ Tokenizer Tokenizer::from_hf_json(std::string_view tokenizer_json, std::string_v
   im->vocab_map.build(im->text, in_vocab);
 
   // Merges: "a b" strings (older files) or [a, b] pairs.
-  auto mit = model.find("merges");
-  if (mit != model.end() && !mit->is_null()) {
-    if (!mit->is_array()) fail(name, "model.merges is not a list");
-    im->merges.reserve(mit->size());
-    int32_t rank = 0;
-    std::string ab;
-    for (const auto& m : *mit) {
-      std::string_view a, b;
-      std::string pair_storage;
-      if (m.is_string()) {
-        const std::string& s = m.get_ref<const std::string&>();
-        size_t sp = s.find(' ');
-        if (sp == std::string::npos)
-          fail(name, "merge " + std::to_string(rank) + " ('" + s + "') is not two tokens");
-        size_t sp2 = s.find(' ', sp + 1);
-        a = std::string_view(s).substr(0, sp);
-        b = std::string_view(s).substr(sp + 1,
-                                       sp2 == std::string::npos ? std::string::npos : sp2 - sp - 1);
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        a = m[0].get_ref<const std::string&>();
-        b = m[1].get_ref<const std::string&>();
-      } else {
-        fail(name, "merge " + std::to_string(rank) + " is neither \"a b\" nor [a, b]");
-      }
-      ab.assign(a);
-      ab.append(b);
-      int32_t ia = im->vocab_map.find(im->text, a), ib = im->vocab_map.find(im->text, b),
-              iab = im->vocab_map.find(im->text, ab);
-      if (ia < 0 || ib < 0 || iab < 0)
-        fail(name, "merge " + std::to_string(rank) + " ('" + std::string(a) + "' + '" +
-                       std::string(b) + "') names a token that is not in the vocabulary");
-      im->merges.insert(ia, ib, rank, iab);
-      ++rank;
-    }
+  im->merges.reserve(parsed.merges.size());
+  std::string ab;
+  for (size_t r = 0; r < parsed.merges.size(); ++r) {
+    const auto& [a, b] = parsed.merges[r];
+    ab.assign(a);
+    ab.append(b);
+    int32_t ia = im->vocab_map.find(im->text, a), ib = im->vocab_map.find(im->text, b),
+            iab = im->vocab_map.find(im->text, ab);
+    if (ia < 0 || ib < 0 || iab < 0)
+      fail(name, "merge " + std::to_string(r) + " ('" + a + "' + '" + b +
+                     "') names a token that is not in the vocabulary");
+    im->merges.insert(ia, ib, static_cast<int32_t>(r), iab);
   }
 
   bool nfc = false;
@@ -222,9 +369,9 @@ Tokenizer Tokenizer::from_hf_json(std::string_view tokenizer_json, std::string_v
   std::vector<std::string> patterns;
   bool byte_level = false;
   read_pre_tokenizer(tj.value("pre_tokenizer", json()), name, patterns, byte_level);
+  im->pre = tok::PreTokenizer::from_hf_patterns(patterns);
   if (!byte_level)
     fail(name, "only byte-level BPE tokenizers (a ByteLevel pre_tokenizer) are supported");
-  im->pre = tok::PreTokenizer::from_hf_patterns(patterns);
   im->pre_name = tok::identify_pre_tokenizer(patterns);
 
   // BOS / EOS: tokenizer_config.json, else the post_processor's template.
