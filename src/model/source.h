@@ -58,6 +58,11 @@ class ModelSource {
   const std::vector<SourceTensor>& tensors() const { return tensors_; }
   const SourceTensor* find(const std::string& name) const;
   const gguf::File* gguf() const { return gguf_.get(); }  // null unless GGUF
+  // Keeps the file mappings (and so every tensor view) alive while the holder lives.
+  std::shared_ptr<const void> storage() const {
+    if (gguf_) return gguf_;
+    return st_;
+  }
   TensorLayout layout() const { return layout_; }
 
   // The tensors this model must have, in the naming of its files.

@@ -243,6 +243,7 @@ std::shared_ptr<ModelWeights> bind_weights(const ModelSource& src) {
   auto w = std::make_shared<ModelWeights>();
   const ModelConfig& c = src.config();
   w->config = c;
+  w->storage = src.storage();
   Binder b(src, *w);
   w->embed = b.matrix("token_embd.weight");
   w->output_norm = b.vec("output_norm.weight");

@@ -75,6 +75,8 @@ struct ModelWeights {
   Vec rope_inv_freq;
   bool rope_interleaved = true;
 
+  // The mapped files the matrices view (kept alive with the weights).
+  std::shared_ptr<const void> storage;
   // Buffers the weights point into when they had to be rearranged or converted at load.
   std::vector<std::shared_ptr<std::vector<uint8_t>>> owned;
 };

@@ -1,0 +1,206 @@
+// Forward pass properties that need no reference: incremental decoding equals one-pass
+// prefill, sequences are independent, routing follows the published rules, RoPE frequencies
+// follow YaRN, and bad input is refused with a clear error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/forward.h"
+#include "model/source.h"
+#include "test_util.h"
+
+namespace r1 {
+namespace {
+
+std::string make_model(const test::TempDir& dir, const std::string& arch,
+                       const std::string& fmt = "gguf", const std::string& type = "F32") {
+  const std::string out = dir.file(arch + (fmt == "gguf" ? ".gguf" : "-st"));
+  auto r = test::run_command(test::r1_binary() + " make-test-model -q --arch " + arch +
+                             " --format " + fmt + " --type " + type + " " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return out;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+class EveryArch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryArch, IncrementalDecodingEqualsPrefill) {
+  test::TempDir dir;
+  ModelSource src = ModelSource::open(make_model(dir, GetParam()));
+  Model m(bind_weights(src));
+  const int64_t V = m.config().vocab_size;
+  const std::vector<int32_t> toks = {1, 17, 300, 42, 5, 99, 260, 7};
+  const int64_t n = static_cast<int64_t>(toks.size());
+  Sequence a = m.new_sequence(64);
+  std::vector<float> all(static_cast<size_t>(n * V));
+  m.forward(a, toks, all.data(), true);
+  // The same tokens one at a time (and then in two chunks) give the same logits.
+  Sequence b = m.new_sequence(64);
+  std::vector<float> one(static_cast<size_t>(V)), stepwise;
+  for (int64_t t = 0; t < n; ++t) {
+    m.forward(b, std::span(toks).subspan(t, 1), one.data(), false);
+    stepwise.insert(stepwise.end(), one.begin(), one.end());
+  }
+  EXPECT_LT(max_abs_diff(all, stepwise), 2e-4f);
+  Sequence c = m.new_sequence(64);
+  std::vector<float> first(static_cast<size_t>(3 * V)), second(static_cast<size_t>((n - 3) * V));
+  m.forward(c, std::span(toks).subspan(0, 3), first.data(), true);
+  m.forward(c, std::span(toks).subspan(3), second.data(), true);
+  first.insert(first.end(), second.begin(), second.end());
+  EXPECT_LT(max_abs_diff(all, first), 2e-4f);
+  EXPECT_EQ(c.position(), n);
+}
+
+TEST_P(EveryArch, SequencesAreIndependent) {
+  test::TempDir dir;
+  ModelSource src = ModelSource::open(make_model(dir, GetParam()));
+  Model m(bind_weights(src));
+  const int64_t V = m.config().vocab_size;
+  const std::vector<int32_t> x = {3, 4, 5, 6}, y = {200, 100, 50};
+  // Alone.
+  std::vector<float> alone(static_cast<size_t>(V));
+  Sequence s0 = m.new_sequence(16);
+  m.forward(s0, x, alone.data(), false);
+  // Interleaved with another sequence through forward_batch.
+  Sequence s1 = m.new_sequence(16), s2 = m.new_sequence(16);
+  std::vector<float> l1(static_cast<size_t>(V)), l2(static_cast<size_t>(V));
+  std::vector<Sequence*> seqs = {&s2, &s1};
+  std::vector<std::vector<int32_t>> first = {y, {x[0], x[1]}};
+  std::vector<float*> outs = {l2.data(), l1.data()};
+  m.forward_batch(seqs, first, outs);
+  std::vector<std::vector<int32_t>> rest = {{7}, {x[2], x[3]}};
+  m.forward_batch(seqs, rest, outs);
+  EXPECT_LT(max_abs_diff(alone, l1), 2e-4f);
+}
+
+TEST_P(EveryArch, RefusesBadTokensAndFullContext) {
+  test::TempDir dir;
+  ModelSource src = ModelSource::open(make_model(dir, GetParam()));
+  Model m(bind_weights(src));
+  std::vector<float> logits(static_cast<size_t>(m.config().vocab_size));
+  Sequence s = m.new_sequence(4);
+  const std::vector<int32_t> bad = {1, 100000};
+  EXPECT_THROW(m.forward(s, bad, logits.data(), false), Error);
+  const std::vector<int32_t> five = {1, 2, 3, 4, 5};
+  try {
+    m.forward(s, five, logits.data(), false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("context full"), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Forward, EveryArch,
+                         ::testing::Values("deepseek_v3", "deepseek_v2", "qwen2", "llama"));
+
+TEST(Forward, GgufAndSafetensorsGiveTheSameLogits) {
+  test::TempDir dir;
+  for (const std::string arch : {"deepseek_v3", "llama"}) {
+    Model g(bind_weights(ModelSource::open(make_model(dir, arch, "gguf"))));
+    Model s(bind_weights(ModelSource::open(make_model(dir, arch, "safetensors"))));
+    const std::vector<int32_t> toks = {10, 20, 30, 40, 50};
+    const int64_t V = g.config().vocab_size;
+    std::vector<float> a(static_cast<size_t>(5 * V)), b(a.size());
+    Sequence sa = g.new_sequence(8), sb = s.new_sequence(8);
+    g.forward(sa, toks, a.data(), true);
+    s.forward(sb, toks, b.data(), true);
+    EXPECT_LT(max_abs_diff(a, b), 1e-4f) << arch;
+  }
+}
+
+TEST(Forward, MtpDraftLogits) {
+  test::TempDir dir;
+  Model m(bind_weights(ModelSource::open(make_model(dir, "deepseek_v3"))));
+  ASSERT_TRUE(m.has_mtp());
+  const std::vector<int32_t> toks = {10, 20, 30, 40};
+  const int64_t V = m.config().vocab_size;
+  std::vector<float> logits(static_cast<size_t>(4 * V)), hidden, draft(static_cast<size_t>(3 * V));
+  Sequence s = m.new_sequence(8), mtp = m.new_mtp_sequence(8);
+  m.forward(s, toks, logits.data(), true, &hidden);
+  ASSERT_EQ(hidden.size(), static_cast<size_t>(4 * m.config().hidden_size));
+  m.forward_mtp(mtp, hidden.data(), std::span(toks).subspan(1), draft.data());
+  for (float v : draft) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_GT(max_abs_diff(draft, std::vector<float>(logits.begin(), logits.begin() + 3 * V)), 1e-3f);
+}
+
+ModelConfig r1_config() {
+  std::ifstream f(test::source_dir() + "/tests/data/configs/deepseek-r1.json");
+  return config_from_hf_json(nlohmann::json::parse(f), "deepseek-r1.json");
+}
+
+TEST(Routing, GroupLimitChangesTheChoiceAndBiasOnlyChooses) {
+  ModelConfig c;
+  c.arch = Arch::kDeepSeekV3;
+  c.n_routed_experts = 8;
+  c.n_experts_per_tok = 2;
+  c.n_group = 4;  // groups {0,1} {2,3} {4,5} {6,7}
+  c.topk_group = 1;
+  c.scoring_func = "sigmoid";
+  c.topk_method = "noaux_tc";
+  c.norm_topk_prob = true;
+  c.routed_scaling_factor = 2.5;
+  // Expert 0 has the highest single score, but group {2,3} has the best top-two sum.
+  const float logits[8] = {3.0f, -3.0f, 2.0f, 2.0f, 0, 0, 0, 0};
+  Routing r = route(c, logits, nullptr);
+  ASSERT_EQ(r.experts.size(), 2u);
+  EXPECT_EQ(std::min(r.experts[0], r.experts[1]), 2);
+  EXPECT_EQ(std::max(r.experts[0], r.experts[1]), 3);
+  EXPECT_NEAR(r.weights[0] + r.weights[1], 2.5f, 1e-5f);  // normalised, then scaled
+  // With all groups allowed, expert 0 is chosen.
+  c.topk_group = 4;
+  r = route(c, logits, nullptr);
+  EXPECT_EQ(r.experts[0], 0);
+  // A correction bias changes which experts are chosen, not their weights.
+  const float bias[8] = {0, 0, 0, 0, 0, 0, 10.0f, 0};
+  r = route(c, logits, bias);
+  EXPECT_EQ(r.experts[0], 6);
+  const float s6 = 0.5f, s0 = 1.0f / (1.0f + std::exp(-3.0f));
+  EXPECT_NEAR(r.weights[0], 2.5f * s6 / (s6 + s0), 1e-5f);
+}
+
+TEST(Routing, SoftmaxGreedyWithoutNormalisation) {
+  ModelConfig c;
+  c.arch = Arch::kDeepSeekV2;
+  c.n_routed_experts = 4;
+  c.n_experts_per_tok = 2;
+  c.scoring_func = "softmax";
+  c.topk_method = "greedy";
+  c.norm_topk_prob = false;
+  c.routed_scaling_factor = 1.0;
+  const float logits[4] = {1.0f, 2.0f, 0.0f, 3.0f};
+  Routing r = route(c, logits, nullptr);
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(0.0) + std::exp(3.0);
+  EXPECT_EQ(r.experts, (std::vector<int32_t>{3, 1}));
+  EXPECT_NEAR(r.weights[0], std::exp(3.0) / z, 1e-6);
+  EXPECT_NEAR(r.weights[1], std::exp(2.0) / z, 1e-6);
+}
+
+TEST(Rope, YarnKeepsLowPairsAndDividesHighPairs) {
+  const ModelConfig c = r1_config();
+  const Vec inv = rope_inverse_frequencies(c);
+  ASSERT_EQ(inv.size(), 32u);
+  for (int i = 0; i < 32; ++i) {
+    const double base = std::pow(10000.0, -2.0 * i / 64);
+    if (i <= 10) EXPECT_NEAR(inv[i], base, base * 1e-6) << i;       // below low = 10
+    if (i >= 23) EXPECT_NEAR(inv[i], base / 40, base * 1e-6) << i;  // above high = 23
+    if (i > 10 && i < 23) {
+      EXPECT_LT(inv[i], base);
+      EXPECT_GT(inv[i], base / 40);
+    }
+  }
+  // i = 16: ramp (16 - 10) / 13 blends 1e-2 towards 1e-2 / 40.
+  const double r = 6.0 / 13.0, b16 = 1e-2;
+  EXPECT_NEAR(inv[16], b16 * (1 - r) + b16 / 40 * r, 1e-7);
+}
+
+}  // namespace
+}  // namespace r1
