@@ -10,8 +10,11 @@ debs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev libpcre2-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   python3 python3-numpy
-  nodejs npm
 )
+# Node.js: any install that provides node and npm will do (Debian's, or NodeSource's, which
+# bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || debs+=(nodejs)
+command -v npm >/dev/null 2>&1 || debs+=(npm)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
