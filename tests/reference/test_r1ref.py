@@ -398,6 +398,30 @@ def test_mtp(r1):
           "--no-mtp file: same main-model logits, no MTP layer")
 
 
+def test_coverage(r1):
+    """The tiny DeepSeek-V3 model must exercise the routing rules, or comparisons prove little."""
+    import copy
+    m = load_model(r1.model("deepseek_v3", "safetensors"))
+    m.trace = {}
+    m.forward(TOKENS)
+    c = m.cfg
+    no_groups = copy.copy(c)
+    no_groups.n_group = 1
+    n_group = n_bias = n_tok = 0
+    for key, logits in m.trace.items():
+        if key.endswith("moe_logits"):
+            bias = m.w.get(key[:-len("moe_logits")] + "router_bias")
+            e, _, _ = route(logits, c, bias)
+            e1, _, _ = route(logits, no_groups, bias)
+            e2, _, _ = route(logits, c, None)
+            n_group += int((np.sort(e, 1) != np.sort(e1, 1)).any(1).sum())
+            n_bias += int((np.sort(e, 1) != np.sort(e2, 1)).any(1).sum())
+            n_tok += len(logits)
+    check(n_group > 0 and n_bias > 0,
+          f"tiny deepseek_v3: the group limit changes {n_group} and the correction bias {n_bias} "
+          f"of {n_tok} expert choices")
+
+
 def test_cli(r1, work):
     model = r1.model("deepseek_v3", "gguf")
     out, mtp = os.path.join(work, "cli.npy"), os.path.join(work, "cli_mtp.npy")
@@ -436,6 +460,7 @@ def main():
     for name, fn in [("analytic", test_analytic), ("dequant", lambda: test_dequant(r1, work)),
                      ("formats", lambda: test_formats(r1)), ("kv_b/split", lambda: test_kv_b_and_split(r1)),
                      ("quantized", lambda: test_quantized(r1)), ("mtp", lambda: test_mtp(r1)),
+                     ("coverage", lambda: test_coverage(r1)),
                      ("cli", lambda: test_cli(r1, work))]:
         print(f"--- {name}", flush=True)
         try:
