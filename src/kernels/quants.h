@@ -4,8 +4,11 @@
 // Non-finite input policy of the quantizers (they never crash and never emit NaN scales):
 //  * F32 / F16 / BF16 keep NaN and +-Inf (F16 overflows to +-Inf as IEEE rounding does).
 //  * Block types (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) choose their scales from the finite values of a
-//    block only; a NaN element is stored as 0 and +-Inf saturates to the largest code of its sign.
-//    Scales that would overflow fp16 saturate at 65504 (values beyond the range then clip).
+//    block only; a NaN element is quantized as if it were 0 and +-Inf as +-(the block's largest
+//    finite magnitude). Scales that would overflow fp16 saturate at 65504 (larger values clip).
+//  * Scale search: per sub-block a sweep of step sizes with a least-squares fit (as ggml's
+//    reference quantizers do), then the fp16 super-block scales (nearest or next up) and the
+//    6/8-bit sub-block scales (nearest, +-1 or 0) are chosen by actual reconstruction error.
 //  * quantize_fp8_blocks: scales come from the finite values of a block; NaN is stored as the
 //    FP8 NaN code (0x7f), +-Inf saturates to +-448 * scale.
 #pragma once
