@@ -173,14 +173,15 @@ Regex::Regex(const std::string& pattern) : pattern_(pattern) {
   if (code == nullptr)
     throw Error("pre-tokenizer regex does not compile at offset " + std::to_string(off) + ": " +
                 pcre2_message(err) + ": " + pattern);
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if unavailable
+  // Without JIT support the interpreter runs the same pattern.
+  jit_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
   code_ = code;
 }
 
 Regex::~Regex() {
   pcre2_code_free(static_cast<pcre2_code*>(code_));
 }
-Regex::Regex(Regex&& o) noexcept : pattern_(std::move(o.pattern_)), code_(o.code_) {
+Regex::Regex(Regex&& o) noexcept : pattern_(std::move(o.pattern_)), code_(o.code_), jit_(o.jit_) {
   o.code_ = nullptr;
 }
 Regex& Regex::operator=(Regex&& o) noexcept {
@@ -188,6 +189,7 @@ Regex& Regex::operator=(Regex&& o) noexcept {
     pcre2_code_free(static_cast<pcre2_code*>(code_));
     pattern_ = std::move(o.pattern_);
     code_ = o.code_;
+    jit_ = o.jit_;
     o.code_ = nullptr;
   }
   return *this;
@@ -200,8 +202,10 @@ void Regex::split(std::string_view text, Span span, std::vector<Span>& out) cons
   const uint32_t len = span.end - span.begin;
   uint32_t prev = 0, pos = 0;
   while (pos < len) {
-    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject), len, pos, PCRE2_NO_UTF_CHECK,
-                         s.md, s.mctx);
+    int rc = jit_ ? pcre2_jit_match(code, reinterpret_cast<PCRE2_SPTR>(subject), len, pos, 0, s.md,
+                                    s.mctx)
+                  : pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject), len, pos,
+                                PCRE2_NO_UTF_CHECK, s.md, s.mctx);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) throw Error("pre-tokenizer regex failed: " + pcre2_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.md);

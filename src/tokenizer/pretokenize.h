@@ -39,6 +39,7 @@ class Regex {
  private:
   std::string pattern_;
   void* code_ = nullptr;  // pcre2_code_8*
+  bool jit_ = false;
 };
 
 class PreTokenizer {

@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -304,6 +305,33 @@ struct BpeScratch {
   std::vector<Cand> heap;
 };
 
+// Per-thread direct-mapped cache of BPE results of short pieces (words recur in text).
+struct BpeCache {
+  static constexpr size_t kSlots = 8192;
+  static constexpr size_t kMaxBytes = 48;
+  static constexpr size_t kMaxIds = 16;
+  struct Entry {
+    uint64_t hash = 0;
+    uint8_t len = 0;  // 0: empty
+    uint8_t nids = 0;
+    char text[kMaxBytes];
+    int32_t ids[kMaxIds];
+  };
+  uint64_t owner = 0;  // Impl::instance the entries belong to
+  std::vector<Entry> slots;
+};
+
+BpeCache& bpe_cache(uint64_t owner) {
+  thread_local BpeCache c;
+  if (c.owner != owner) {
+    c.slots.assign(BpeCache::kSlots, BpeCache::Entry{});
+    c.owner = owner;
+  }
+  return c;
+}
+
+std::atomic<uint64_t> g_instances{0};
+
 BpeScratch& bpe_scratch() {
   thread_local BpeScratch s;
   return s;
@@ -322,6 +350,8 @@ Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
+
+Tokenizer::Impl::Impl() : instance(++tok::g_instances) {}
 
 void Tokenizer::Impl::check_id(int32_t id) const {
   if (id < 0 || static_cast<size_t>(id) >= text.size())
@@ -390,6 +420,8 @@ namespace {
 
 using Impl = Tokenizer::Impl;
 
+void bpe_merge(const Impl& im, std::string_view piece, std::vector<int32_t>& out);
+
 void bpe_piece(const Impl& im, std::string_view piece, const std::string& placeholder,
                std::vector<int32_t>& out) {
   auto& sc = tok::bpe_scratch();
@@ -408,6 +440,31 @@ void bpe_piece(const Impl& im, std::string_view piece, const std::string& placeh
     bpe_piece(im, tmp, std::string(), out);
     return;
   }
+  const size_t n = piece.size();
+  tok::BpeCache::Entry* slot = nullptr;
+  uint64_t h = 0;
+  if (n > 1 && n <= tok::BpeCache::kMaxBytes) {
+    tok::BpeCache& cache = tok::bpe_cache(im.instance);
+    h = tok::hash_bytes(piece);
+    slot = &cache.slots[h & (tok::BpeCache::kSlots - 1)];
+    if (slot->len == n && slot->hash == h && std::memcmp(slot->text, piece.data(), n) == 0) {
+      out.insert(out.end(), slot->ids, slot->ids + slot->nids);
+      return;
+    }
+  }
+  const size_t first = out.size();
+  bpe_merge(im, piece, out);
+  if (slot != nullptr && out.size() - first <= tok::BpeCache::kMaxIds) {
+    slot->hash = h;
+    slot->len = static_cast<uint8_t>(n);
+    slot->nids = static_cast<uint8_t>(out.size() - first);
+    std::memcpy(slot->text, piece.data(), n);
+    std::copy(out.begin() + static_cast<long>(first), out.end(), slot->ids);
+  }
+}
+
+void bpe_merge(const Impl& im, std::string_view piece, std::vector<int32_t>& out) {
+  auto& sc = tok::bpe_scratch();
   const size_t n = piece.size();
   if (im.ignore_merges) {
     std::string& key = sc.buf;
@@ -517,10 +574,7 @@ void encode_section(const Impl& im, std::string_view text, const std::string& pl
                     std::vector<int32_t>& out) {
   if (text.empty()) return;
   std::string normalized;
-  if (im.nfc && !tok::nfc_quick_check(text)) {
-    normalized = tok::nfc(text);
-    text = normalized;
-  }
+  if (im.nfc && tok::nfc_if_needed(text, normalized)) text = normalized;
   std::vector<Span> spans;
   im.pre.split(text, spans);
   for (Span sp : spans) bpe_piece(im, text.substr(sp.begin, sp.end - sp.begin), placeholder, out);

@@ -98,6 +98,8 @@ class AddedMatcher {
 namespace r1 {
 
 struct Tokenizer::Impl {
+  Impl();
+  const uint64_t instance;         // unique per loaded tokenizer (keys the per-thread BPE cache)
   std::string name;                // file name, for messages
   std::vector<std::string> text;   // per id: as written in the vocabulary
   std::vector<std::string> bytes;  // per id: what it decodes to

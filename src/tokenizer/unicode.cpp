@@ -251,6 +251,49 @@ std::string nfc(std::string_view sv) {
   return r;
 }
 
+bool nfc_if_needed(std::string_view sv, std::string& out) {
+  const auto* s = reinterpret_cast<const uint8_t*>(sv.data());
+  const size_t n = sv.size();
+  // A character with combining class 0 and NFC_Quick_Check=Yes is a boundary: NFC of the text
+  // is the concatenation of NFC of the runs between boundaries.
+  auto safe_at = [&](size_t i, uint32_t* len) {
+    uint8_t b = s[i];
+    if (b < 0x80 || (b >= 0xC0 && b < 0xCC)) {  // below U+0300
+      *len = b < 0x80 ? 1 : 2;
+      return true;
+    }
+    Utf8Step st = utf8_decode(s + i, n - i);
+    *len = st.len;
+    return !nfc_unsafe(st.cp);
+  };
+  size_t copied = 0, boundary = 0;
+  bool changed = false;
+  for (size_t i = 0; i < n;) {
+    if (s[i] < 0x80) {
+      boundary = i++;
+      continue;
+    }
+    uint32_t len;
+    if (safe_at(i, &len)) {
+      boundary = i;
+      i += len;
+      continue;
+    }
+    size_t j = i + len;
+    while (j < n && !safe_at(j, &len)) j += len;
+    if (!changed) {
+      out.clear();
+      out.reserve(n + 16);
+      changed = true;
+    }
+    out.append(sv.substr(copied, boundary - copied));
+    out += nfc(sv.substr(boundary, j - boundary));
+    copied = boundary = i = j;
+  }
+  if (changed) out.append(sv.substr(copied));
+  return changed;
+}
+
 uint32_t byte_to_cp(uint8_t b) {
   return kByteToCp[b];
 }

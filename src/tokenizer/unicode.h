@@ -38,6 +38,9 @@ void utf8_append(std::string& out, uint32_t cp);
 bool nfc_quick_check(std::string_view s);
 // NFC of valid UTF-8 text (lone surrogates must have been replaced before).
 std::string nfc(std::string_view s);
+// Writes NFC(s) to `out` and returns true, or returns false when s is already in NFC. Only the
+// runs between normalization boundaries that hold a character which may change are normalized.
+bool nfc_if_needed(std::string_view s, std::string& out);
 
 // GPT-2 byte-level alphabet: byte b is written as the code point byte_to_cp(b).
 uint32_t byte_to_cp(uint8_t b);
