@@ -462,6 +462,20 @@ TEST(ChatTemplateCli, RenderAndErrors) {
   EXPECT_EQ(garbage.exit_code, 1);
   EXPECT_NE(garbage.err.find("stdin"), std::string::npos) << garbage.err;
 
+  // A tokenizer_config.json supplies the template and its BOS (an AddedToken object).
+  const std::string cfg = tmp.file("tokenizer_config.json");
+  test::write_file(cfg, json{{"chat_template", std::string(builtin_template_text(kDistill))},
+                             {"bos_token", {{"content", "<B>"}, {"lstrip", false}}},
+                             {"eos_token", "<E>"}}
+                            .dump());
+  test::write_file(conv, R"({"messages":[{"role":"system","content":"a"},)"
+                         R"({"role":"system","content":"b"},{"role":"user","content":"hi"}]})");
+  auto from_cfg = test::run_command(r1 + " chat-template render --template " + cfg + " < " + conv);
+  EXPECT_EQ(from_cfg.exit_code, 0) << from_cfg.err;
+  EXPECT_EQ(from_cfg.out, "<B>b<｜User｜>hi<｜Assistant｜><think>\n");
+  auto detected = test::run_command(r1 + " chat-template detect --template " + cfg);
+  EXPECT_EQ(detected.out, "deepseek-r1-distill\n");
+
   const std::string jinja = tmp.file("t.jinja");
   test::write_file(jinja, "{{ messages }}");
   auto unknown = test::run_command(r1 + " chat-template detect --template " + jinja);
