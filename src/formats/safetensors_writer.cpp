@@ -19,9 +19,14 @@ using detail::quote;
 
 namespace {
 
-void check_utf8_name(const std::string& what, const std::string& s) {
+void check_utf8(const std::string& what, const std::string& s) {
   if (detail::find_invalid_utf8(s) != detail::kNoError)
     throw Error(what + " " + quote(s) + " is not valid UTF-8");
+}
+
+// Tensor and shard names: UTF-8 without NUL (the reader rejects NUL in tensor names).
+void check_utf8_name(const std::string& what, const std::string& s) {
+  check_utf8(what, s);
   if (s.find('\0') != std::string::npos) throw Error(what + " " + quote(s) + " contains a NUL");
 }
 
@@ -114,8 +119,8 @@ Writer::~Writer() {
 void Writer::add_metadata(const std::string& key, const std::string& value) {
   p_->check_open("add_metadata");
   if (!p_->header.empty()) throw Error(p_->path + ": add_metadata after write_header()");
-  check_utf8_name("metadata key", key);
-  check_utf8_name("metadata value of " + quote(key) + ":", value);
+  check_utf8("metadata key", key);
+  check_utf8("metadata value of " + quote(key) + ":", value);
   if (!p_->meta_keys.insert(key).second)
     throw Error(p_->path + ": metadata key " + quote(key) + " added twice");
   p_->metadata.emplace_back(key, value);

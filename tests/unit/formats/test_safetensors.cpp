@@ -107,7 +107,10 @@ TEST(Safetensors, RoundTripEveryDtypeWithMetadata) {
   TempDir tmp;
   const std::string path = tmp.file("rt.safetensors");
   const std::map<std::string, std::string> meta = {
-      {"format", "pt"}, {"note", "h\xc3\xa9llo \xe2\x9c\x93 \"quoted\"\n"}, {"empty", ""}};
+      {"format", "pt"},
+      {"note", "h\xc3\xa9llo \xe2\x9c\x93 \"quoted\"\n"},
+      {"empty", ""},
+      {"nul", std::string("a\0b", 3)}};
   auto specs = every_dtype();
   auto datas = write_specs(path, specs, meta);
   EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
