@@ -99,8 +99,9 @@ struct TensorInfo {
 
 class File {
  public:
-  // Opens a .gguf file. If the name matches `*-00001-of-0000N.gguf`, all N splits are opened
-  // and merged (metadata from the first, tensors from all). Throws FormatError / Error.
+  // Opens a .gguf file. If the name matches `*-0000i-of-0000N.gguf` (any i), all N splits are
+  // opened and merged (metadata from the first, tensors from all, in split order). Throws
+  // FormatError / Error. Limits and error fields: docs/FORMATS.md, section GGUF.
   static File open(const std::string& path);
   // Parses one in-memory image (used by fuzzers and tests). `name` is used in messages.
   static File parse(std::shared_ptr<MappedFile> file);

@@ -88,9 +88,10 @@ class FileParser {
   std::string tensor_field(size_t i, const char* suffix) const {
     return "tensor[" + std::to_string(i) + "] '" + file_.tensors_[i].name + "'" + suffix;
   }
-  void count_strings(uint64_t n, uint64_t at, const std::string& field) {
+  template <class F>
+  void count_strings(uint64_t n, uint64_t at, F&& field) {
     if (n > kMaxMetadataStringBytes - string_bytes_)
-      fail(field, at,
+      fail(field(), at,
            "metadata strings exceed the limit of " + std::to_string(kMaxMetadataStringBytes) +
                " bytes in all");
     string_bytes_ += n;
@@ -184,7 +185,7 @@ Value FileParser::read_value(ValueType t, uint32_t level) {
     case ValueType::STRING: {
       uint64_t at = pos_;
       std::string_view s = read_str(field, kMaxStringBytes);
-      count_strings(s.size(), at, field());
+      count_strings(s.size(), at, field);
       return Value::str(std::string(s));
     }
     case ValueType::ARRAY:
@@ -242,7 +243,7 @@ void FileParser::read_kvs() {
       fail(key_field(), key_at,
            "duplicate key '" + std::string(key) + "' (first at kv[" + std::to_string(it->second) +
                "])");
-    count_strings(key.size(), key_at, key_field());
+    count_strings(key.size(), key_at, key_field);
     kv_key_ = key;
 
     uint64_t type_at = pos_;

@@ -47,18 +47,25 @@ class Plan {
   void add_kv(const std::string& key, Value v) {
     size_t bad;
     if (auto why = detail::key_problem(key, &bad)) throw Error("gguf: bad key: " + *why);
-    if (!keys_.insert(key).second) throw Error("gguf: duplicate key '" + key + "'");
-    count_strings(key.size(), key);
-    check_value(key, v, 0);
-    ++n_values_;
-    if (n_values_ > kMaxMetadataValues)
-      throw Error("gguf: more than " + std::to_string(kMaxMetadataValues) + " metadata values");
-    if (key == kKeyAlignment) {
-      if (v.type != ValueType::U32 || v.as_uint() != alignment_)
-        throw Error("gguf: general.alignment must be a u32 equal to the writer's alignment " +
-                    std::to_string(alignment_));
-      has_alignment_kv_ = true;
+    if (keys_.count(key)) throw Error("gguf: duplicate key '" + key + "'");
+    if (key == kKeyAlignment && (v.type != ValueType::U32 || v.as_uint() != alignment_))
+      throw Error("gguf: general.alignment must be a u32 equal to the writer's alignment " +
+                  std::to_string(alignment_));
+    // Check the value; on failure leave the counters as they were.
+    const uint64_t values_before = n_values_, strings_before = string_bytes_;
+    try {
+      ++n_values_;
+      if (n_values_ > kMaxMetadataValues)
+        throw Error("gguf: more than " + std::to_string(kMaxMetadataValues) + " metadata values");
+      count_strings(key.size(), key);
+      check_value(key, v, 0);
+    } catch (...) {
+      n_values_ = values_before;
+      string_bytes_ = strings_before;
+      throw;
     }
+    keys_.insert(key);
+    if (key == kKeyAlignment) has_alignment_kv_ = true;
     kv_bytes_ += 8 + key.size() + 4 + value_bytes(v);
     kvs_.emplace_back(key, std::move(v));
   }

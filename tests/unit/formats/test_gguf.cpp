@@ -450,6 +450,7 @@ TEST(GgufWriter, RejectsWhatTheReaderWouldReject) {
   EXPECT_THROW(w.add_kv(std::string(65536, 'k'), Value::u8(1)), Error);
   EXPECT_THROW(w.add_kv("general.alignment", Value::u32(64)), Error);        // != writer's 32
   EXPECT_THROW(w.add_kv("x1", Value{ValueType::U8, uint64_t{256}}), Error);  // out of range
+  w.add_kv("x1", Value::u8(255));  // a rejected add_kv leaves no trace
   EXPECT_THROW(w.add_kv("x2", Value{ValueType::I8, int64_t{-129}}), Error);
   EXPECT_THROW(w.add_kv("x3", Value{ValueType::F32, 1e300}), Error);  // not an f32
   EXPECT_THROW(w.add_kv("x4", Value{ValueType::STRING, uint64_t{1}}), Error);
@@ -651,25 +652,25 @@ TEST(GgufSeeds, WriteFuzzSeedsWhenAsked) {
   if (out == nullptr) GTEST_SKIP() << "R1_FUZZ_SEED_DIR not set";
   std::filesystem::create_directories(out);
   std::string d(out);
-  write_model(d + "/empty.gguf", {}, {});
-  write_model(d + "/kv_scalars.gguf",
+  write_model(d + "/empty.seed", {}, {});
+  write_model(d + "/kv_scalars.seed",
               {{"general.architecture", Value::str("deepseek2")},
                {"deepseek2.block_count", Value::u32(2)},
                {"f", Value::f32(0.5f)},
                {"b", Value::boolean(true)},
                {"i", Value::i64(-3)}},
               {});
-  write_model(d + "/arrays.gguf",
+  write_model(d + "/arrays.seed",
               {{"tokenizer.ggml.tokens", Value::str_array({"<s>", "a", "\xc4\xa0"})},
                {"tokenizer.ggml.scores", Value::f32_array({0.f, -1.f, -2.f})},
                {"nested", Value::array(ValueType::ARRAY, {Value::i32_array({1, 2}),
                                                           Value::array(ValueType::U8, {})})}},
               {});
-  write_model(d + "/tensors.gguf", {{"general.name", Value::str("t")}},
+  write_model(d + "/tensors.seed", {{"general.name", Value::str("t")}},
               {{"a", {4}, DType::F32}, {"b", {8, 2}, DType::F16}, {"c", {32}, DType::Q8_0}});
-  write_model(d + "/aligned64.gguf", {{"x", Value::u8(1)}},
+  write_model(d + "/aligned64.seed", {{"x", Value::u8(1)}},
               {{"k", {256}, DType::Q4_K}, {"i", {3}, DType::I32}}, 64);
-  write_model(d + "/dims4.gguf", {}, {{"d", {1, 2, 1, 3}, DType::BF16}}, 8);
+  write_model(d + "/dims4.seed", {}, {{"d", {1, 2, 1, 3}, DType::BF16}}, 8);
 }
 
 }  // namespace
