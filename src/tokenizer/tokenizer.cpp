@@ -586,6 +586,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_bos,
                                        bool parse_special) const {
   const Impl& im = *impl_;
   std::vector<int32_t> out;
+  // Offsets are 32-bit; replacement characters can triple the size of invalid input.
+  if (input.size() > (uint64_t{1} << 30))
+    throw Error("tokenizer: text of " + std::to_string(input.size()) +
+                " bytes is too long (at most 1 GiB per call)");
   out.reserve(input.size() / 3 + 4);
   if (add_bos && im.bos >= 0) out.push_back(im.bos);
   tok::Prepared p;
