@@ -5,10 +5,12 @@
 // Encoding follows the Hugging Face pipeline: added/special tokens are matched whole first
 // (leftmost, longest), the text between them is normalized (NFC for Qwen2), split by the
 // pre-tokenizer's regexes, mapped to the GPT-2 byte alphabet and merged by BPE rank.
-// Input need not be valid UTF-8: invalid bytes become U+FFFD (one per maximal invalid subpart,
-// as TextDecoder does) and an encoded UTF-16 surrogate (ED A0..BF xx, as WTF-8 writes a lone
-// surrogate) is treated as the lone surrogate a JavaScript string would hold: it splits like an
-// unassigned character and is encoded as the bytes of U+FFFD.
+// Input need not be valid UTF-8; it is read as the JavaScript string the reference would see:
+// invalid bytes become U+FFFD (one per maximal invalid subpart, as TextDecoder does), and a
+// 3-byte encoded UTF-16 surrogate (ED A0..BF xx, as WTF-8 writes a lone surrogate) is that lone
+// surrogate: it splits like an unassigned character and is encoded as the bytes of U+FFFD (a
+// high and a low surrogate written separately pair up into one character).
+// Pre-tokenizer regexes use JavaScript's `\s` (it includes U+FEFF, not U+0085 or U+180E).
 //
 // A Tokenizer is immutable after loading (except set_added_token) and safe to use from several
 // threads at once.
@@ -55,7 +57,9 @@ class Tokenizer {
   ~Tokenizer();
 
   // Token ids of `text`; add_bos prepends bos() (when there is one). With parse_special false,
-  // added/special token strings in the text are tokenized as plain text.
+  // all added token strings in the text (special or not, e.g. <｜User｜>, <think>) are tokenized
+  // as plain text, so untrusted text cannot inject them (llama.cpp still matches the
+  // non-special ones).
   std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = true) const;
 
   // The text of `ids` as valid UTF-8 (byte sequences that are not UTF-8 become U+FFFD).
