@@ -27,6 +27,8 @@ struct GenerateOptions {
   float temperature = 0.0f;
   uint64_t seed = 0;
   bool raw = false;
+  bool print_ids = false;
+  bool ignore_eos = false;
   std::string dump_logits;
   std::string dump_mtp;
 };
@@ -107,13 +109,17 @@ void run_generate(const GenerateOptions& o) {
   StreamingDecoder out(tok);
   for (int64_t i = 0; i < o.n_predict; ++i) {
     const int32_t id = sampler.sample(step.data(), V);
-    if (id == tok.eos()) break;
-    const std::string piece = out.push(id);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    if (id == tok.eos() && !o.ignore_eos) break;
+    if (o.print_ids) {
+      std::printf("%s%d", i ? " " : "", id);
+    } else {
+      const std::string piece = out.push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    }
     std::fflush(stdout);
     if (i + 1 < o.n_predict) model.forward(seq, std::span(&id, 1), step.data(), false);
   }
-  const std::string rest = out.flush();
+  const std::string rest = o.print_ids ? std::string() : out.flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputc('\n', stdout);
 }
@@ -132,6 +138,8 @@ CommandRegistrar reg([](CLI::App& app) {
       ->check(CLI::Range(0.0, 100.0));
   sub->add_option("--seed", o->seed, "random seed for sampling");
   sub->add_flag("--raw", o->raw, "use the prompt as is, without the chat template");
+  sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating after the end-of-sequence token");
+  sub->add_flag("--print-ids", o->print_ids, "print the generated token ids instead of text");
   sub->add_option("--dump-logits", o->dump_logits,
                   "write the logits of every prompt position as float32 .npy [n_tokens, n_vocab]");
   sub->add_option("--dump-mtp", o->dump_mtp,

@@ -8,6 +8,10 @@
 
 namespace r1 {
 
+// Bytes per cached key/value element. The cache is float32 so that logits match the float64
+// reference to 1e-4; a 16-bit cache (half the memory) belongs to the speed work.
+inline constexpr int64_t kKvCacheValueBytes = 4;
+
 enum class Arch { kDeepSeekV3, kDeepSeekV2, kQwen2, kLlama };
 
 // "deepseek_v3", "deepseek_v2", "qwen2", "llama" (the HF model_type).

@@ -123,7 +123,7 @@ std::string describe_text(const ModelSource& m) {
   add("kv cache", std::to_string(s.kv_bytes_per_token) + " bytes per token (" +
                       std::to_string(s.kv_values_per_token_per_layer) + " values per layer" +
                       (c.is_deepseek() ? ", compressed MLA latent + rope key" : ", K and V") +
-                      ", 16-bit)");
+                      ", " + std::to_string(kKvCacheValueBytes * 8) + "-bit)");
   if (m.format() != SourceFormat::kConfigOnly) {
     std::string types;
     for (const auto& [name, n] : type_counts(m))

@@ -246,6 +246,17 @@ void Model::forward(Sequence& seq, std::span<const int32_t> tokens, float* logit
     matmul(w_->output, x.data(), n, logits);
   else
     matmul(w_->output, x.data() + (n - 1) * d, 1, logits);
+  check_finite(logits, (all_logits ? n : 1) * c.vocab_size,
+               all_logits ? seq.pos_ - n : seq.pos_ - 1);
+}
+
+void Model::check_finite(const float* v, int64_t count, int64_t pos0) const {
+  const int64_t V = config().vocab_size;
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(v[i]))
+      throw Error("the model produced a non-finite value (" + std::to_string(v[i]) +
+                  ") in the logits of position " + std::to_string(pos0 + i / V) +
+                  "; the weights may be corrupt (NaN or Inf in the file)");
 }
 
 void Model::forward_batch(std::span<Sequence*> seqs, std::span<const std::vector<int32_t>> tokens,
@@ -276,6 +287,7 @@ void Model::forward_mtp(Sequence& mtp_seq, const float* hidden, std::span<const 
   mtp_seq.pos_ += n;
   rms_norm(x.data(), m.head_norm.data(), n, d, eps, x.data());
   matmul(m.head, x.data(), n, logits);
+  check_finite(logits, n * c.vocab_size, mtp_seq.pos_ - n);
 }
 
 }  // namespace r1

@@ -25,6 +25,12 @@ class Sequence {
   Sequence(int64_t n_layers, int64_t n_ctx)
       : layers(static_cast<size_t>(n_layers)), n_ctx_(n_ctx) {}
   int64_t position() const { return pos_; }  // tokens seen so far
+  // Bytes the cache holds now (for N tokens: N x model_stats().kv_bytes_per_token).
+  uint64_t cache_bytes() const {
+    uint64_t n = 0;
+    for (const auto& l : layers) n += (l.a.size() + l.b.size()) * sizeof(float);
+    return n;
+  }
   int64_t context() const { return n_ctx_; }
   void reset() {
     pos_ = 0;
@@ -72,6 +78,7 @@ class Model {
                      const float* h, float* out) const;
   void attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
                      const float* h, float* out) const;
+  void check_finite(const float* logits, int64_t count, int64_t pos0) const;
   void mlp(const MlpWeights& m, int64_t n, const float* h, float* out) const;
   void moe(const MoeWeights& m, int64_t n, const float* h, float* out) const;
 

@@ -165,6 +165,10 @@ ModelConfig config_from_gguf(const gguf::File& f) {
     c.n_group = r.integer("expert_group_count", 1);
     c.topk_group = r.integer("expert_group_used_count", 1);
     c.n_mtp_layers = r.integer("nextn_predict_layers", 0);
+    if (c.n_mtp_layers < 0 || c.n_mtp_layers >= c.n_layers)
+      throw Error("GGUF: " + arch + ".nextn_predict_layers = " + std::to_string(c.n_mtp_layers) +
+                  " must be below block_count = " + std::to_string(c.n_layers));
+    c.n_layers -= c.n_mtp_layers;  // block_count includes the MTP blocks
     if (c.arch == Arch::kDeepSeekV3) {
       c.scoring_func = "sigmoid";
       c.topk_method = "noaux_tc";
@@ -197,7 +201,8 @@ std::vector<std::pair<std::string, gguf::Value>> gguf_config_kvs(const ModelConf
   kv.emplace_back("general.architecture", V::str(a));
   put("context_length", u32(c.max_position));
   put("embedding_length", u32(c.hidden_size));
-  put("block_count", u32(c.n_layers));
+  // llama.cpp counts the MTP blocks in block_count (the last nextn_predict_layers of them).
+  put("block_count", u32(c.n_layers + c.n_mtp_layers));
   put("feed_forward_length", u32(c.intermediate_size));
   put("attention.head_count", u32(c.n_heads));
   put("attention.layer_norm_rms_epsilon", f32(c.rms_norm_eps));

@@ -228,7 +228,7 @@ ModelStats model_stats(const ModelConfig& c) {
   } else {
     s.kv_values_per_token_per_layer = 2 * static_cast<uint64_t>(c.n_kv_heads * c.head_dim);
   }
-  s.kv_bytes_per_token = layers * s.kv_values_per_token_per_layer * 2;
+  s.kv_bytes_per_token = layers * s.kv_values_per_token_per_layer * kKvCacheValueBytes;
   return s;
 }
 

@@ -93,7 +93,7 @@ struct ModelStats {
   uint64_t total_params = 0;        // main model (MTP excluded)
   uint64_t active_params = 0;       // per token: k of n routed experts, embedding table excluded
   uint64_t mtp_params = 0;          // MTP module(s), from the configuration
-  uint64_t kv_bytes_per_token = 0;  // 16-bit cache; MLA: latent + rope key per layer
+  uint64_t kv_bytes_per_token = 0;  // kKvCacheValueBytes each; MLA: latent + rope key per layer
   uint64_t kv_values_per_token_per_layer = 0;
 };
 ModelStats model_stats(const ModelConfig& c);

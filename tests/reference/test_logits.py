@@ -29,10 +29,20 @@ from r1ref.loader import load_model  # noqa: E402
 
 TOL = 1e-4
 TIE = 1e-5
-TOKENS = [1, 5, 17, 300, 42, 7, 99, 511, 0, 256, 3, 128, 64, 77, 200, 401, 12, 13, 490, 2]
+# A 64-token prompt: longer than the tiny DeepSeek models' original_max_position_embeddings
+# (32), so YaRN's blended frequencies matter.
+TOKENS = [(i * 37 + 11) % 480 for i in range(64)]
+N_GREEDY = 32
 
 # (arch, format, type, seed, extra make-test-model flags)
 CASES = [
+    # The matrix of the forward-pass issue: every architecture in GGUF F32/BF16/Q8_0/Q4_K/Q6_K
+    # and safetensors F32/BF16/FP8 ...
+    *[(arch, "gguf", typ, 11, ()) for arch in ("deepseek_v3", "deepseek_v2", "qwen2", "llama")
+      for typ in ("BF16", "Q8_0", "Q4_K", "Q6_K")],
+    *[(arch, "safetensors", typ, 12, ()) for arch in ("deepseek_v3", "deepseek_v2", "qwen2", "llama")
+      for typ in ("BF16", "FP8")],
+    # ... plus layouts and mixtures.
     ("deepseek_v3", "gguf", "F32", 1, ()),
     ("deepseek_v3", "safetensors", "F32", 1, ()),
     ("deepseek_v3", "gguf", "F32", 2, ("--legacy-kv-b",)),
@@ -89,8 +99,8 @@ def main():
         ref = load_model(out)
         logits, _, hidden = ref.forward(TOKENS)
         lpath, mpath = os.path.join(work, name + ".logits.npy"), os.path.join(work, name + ".mtp.npy")
-        cmd = [r1, "generate", out, "--tokens", ",".join(map(str, TOKENS)), "-n", "0",
-               "--dump-logits", lpath]
+        cmd = [r1, "generate", out, "--tokens", ",".join(map(str, TOKENS)), "-n", str(N_GREEDY),
+               "--print-ids", "--ignore-eos", "--dump-logits", lpath]
         if ref.cfg.n_mtp:
             cmd += ["--dump-mtp", mpath]
         p = run(cmd)
@@ -99,6 +109,30 @@ def main():
             failures += 1
             continue
         tie = ref.min_routing_margin < TIE
+        # Greedy continuation: r1's tokens must be the reference's argmax at every step. One
+        # reference pass over prompt + continuation checks this (teacher forcing on r1's tokens,
+        # which equals the reference's own greedy run while they agree).
+        gen = [int(t) for t in p.stdout.split()]
+        if len(gen) != N_GREEDY:
+            print(f"FAIL {label}: r1 generated {len(gen)} tokens, expected {N_GREEDY}")
+            failures += 1
+        else:
+            full, _, _ = ref.forward(TOKENS + gen[:-1])
+            steps = full[len(TOKENS) - 1:]
+            want = steps.argmax(-1)
+            bad = [i for i in range(N_GREEDY) if want[i] != gen[i]]
+            if not bad:
+                print(f"PASS {label}: {N_GREEDY}-token greedy continuation identical")
+            else:
+                i = bad[0]
+                top2 = np.sort(steps[i])[-2:]
+                gap = float((top2[1] - top2[0]) / np.abs(steps[i]).max())
+                if gap < TOL or tie or ref.min_routing_margin < TIE:
+                    print(f"NOTE {label}: greedy step {i} differs at a near-tie (gap {gap:.2g}), not counted")
+                else:
+                    print(f"FAIL {label}: greedy continuation differs at step {i}: r1 {gen[i]}, "
+                          f"reference {want[i]} (gap {gap:.2g})")
+                    failures += 1
         results = [("logits", np.load(lpath), logits)]
         if ref.cfg.n_mtp:
             results.append(("MTP logits", np.load(mpath), ref.mtp(TOKENS, hidden)))

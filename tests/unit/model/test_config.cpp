@@ -32,7 +32,7 @@ TEST(Config, R1PublishedSizes) {
   EXPECT_NEAR(s.active_params / 1e9, 37.0, 0.6);
   EXPECT_NEAR(s.mtp_params / 1e9, 14.0, 0.6);
   EXPECT_EQ(s.kv_values_per_token_per_layer, 576u);
-  EXPECT_EQ(s.kv_bytes_per_token, 70272u);
+  EXPECT_EQ(s.kv_bytes_per_token, 61u * 576 * kKvCacheValueBytes);  // 70,272 B in bf16
   EXPECT_NEAR(attention_scale(c), 0.1352337789, 1e-9);
   EXPECT_EQ(c.n_moe_layers(), 58);
 }
@@ -44,14 +44,14 @@ TEST(Config, V2LitePublishedSizes) {
   ModelStats s = model_stats(c);
   EXPECT_NEAR(s.total_params / 1e9, 15.7, 0.1);
   EXPECT_NEAR(s.active_params / 1e9, 2.4, 0.1);
-  EXPECT_EQ(s.kv_bytes_per_token, 31104u);
+  EXPECT_EQ(s.kv_bytes_per_token, 27u * 576 * kKvCacheValueBytes);
   EXPECT_NEAR(attention_scale(c), 0.1147213868, 1e-6);
 }
 
 TEST(Config, DistillSizes) {
   ModelStats q = model_stats(parse("r1-distill-qwen-1.5b.json"));
   EXPECT_NEAR(q.total_params / 1e9, 1.78, 0.01);
-  EXPECT_EQ(q.kv_bytes_per_token, 28u * 2 * 2 * 128 * 2);
+  EXPECT_EQ(q.kv_bytes_per_token, 28u * 2 * 2 * 128 * kKvCacheValueBytes);
   ModelConfig l = parse("r1-distill-llama-8b.json");
   EXPECT_EQ(l.rope_scaling, RopeScaling::kLlama3);
   EXPECT_NEAR(model_stats(l).total_params / 1e9, 8.03, 0.01);

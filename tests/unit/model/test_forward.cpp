@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "formats/gguf.h"
 #include "model/forward.h"
 #include "model/source.h"
 #include "test_util.h"
@@ -99,6 +102,23 @@ TEST_P(EveryArch, RefusesBadTokensAndFullContext) {
   }
 }
 
+TEST_P(EveryArch, CacheSizeMatchesInspect) {
+  test::TempDir dir;
+  ModelSource src = ModelSource::open(make_model(dir, GetParam()));
+  Model m(bind_weights(src));
+  Sequence s = m.new_sequence(32);
+  std::vector<float> logits(static_cast<size_t>(m.config().vocab_size));
+  const std::vector<int32_t> toks = {1, 2, 3, 4, 5, 6, 7};
+  m.forward(s, toks, logits.data(), false);
+  const ModelStats st = model_stats(m.config());
+  EXPECT_EQ(s.cache_bytes(), 7 * st.kv_bytes_per_token);
+  if (m.config().is_deepseek())
+    EXPECT_EQ(st.kv_bytes_per_token,
+              static_cast<uint64_t>(m.config().n_layers *
+                                    (m.config().kv_lora_rank + m.config().qk_rope_head_dim) *
+                                    kKvCacheValueBytes));
+}
+
 INSTANTIATE_TEST_SUITE_P(Forward, EveryArch,
                          ::testing::Values("deepseek_v3", "deepseek_v2", "qwen2", "llama"));
 
@@ -130,6 +150,71 @@ TEST(Forward, MtpDraftLogits) {
   m.forward_mtp(mtp, hidden.data(), std::span(toks).subspan(1), draft.data());
   for (float v : draft) ASSERT_TRUE(std::isfinite(v));
   EXPECT_GT(max_abs_diff(draft, std::vector<float>(logits.begin(), logits.begin() + 3 * V)), 1e-3f);
+}
+
+// Copies a GGUF, letting `edit_kv` change metadata and `edit_tensor` change tensor bytes.
+void rewrite_gguf(
+    const std::string& in, const std::string& out,
+    const std::function<void(const std::string&, gguf::Value&)>& edit_kv,
+    const std::function<void(const std::string&, std::vector<uint8_t>&)>& edit_tensor) {
+  gguf::File f = gguf::File::open(in);
+  gguf::Writer w(out);
+  for (const auto& [k, v] : f.metadata()) {
+    gguf::Value copy = v;
+    edit_kv(k, copy);
+    w.add_kv(k, copy);
+  }
+  for (const auto& t : f.tensors()) w.add_tensor(t.name, t.ne, t.dtype);
+  for (const auto& t : f.tensors()) {
+    std::vector<uint8_t> bytes(t.data, t.data + t.nbytes);
+    edit_tensor(t.name, bytes);
+    w.write_data(bytes.data(), bytes.size());
+  }
+  w.finish();
+}
+
+TEST(BadModel, NanWeightsGiveAClearError) {
+  test::TempDir dir;
+  const std::string good = make_model(dir, "qwen2");
+  rewrite_gguf(
+      good, dir.file("nan.gguf"), [](const std::string&, gguf::Value&) {},
+      [](const std::string& name, std::vector<uint8_t>& b) {
+        if (name != "blk.0.ffn_down.weight") return;
+        const float nan = std::nanf("");
+        for (size_t i = 0; i + 4 <= b.size(); i += 4) std::memcpy(b.data() + i, &nan, 4);
+      });
+  Model m(bind_weights(ModelSource::open(dir.file("nan.gguf"))));
+  Sequence s = m.new_sequence(8);
+  std::vector<float> logits(static_cast<size_t>(m.config().vocab_size));
+  const std::vector<int32_t> toks = {1, 2};
+  try {
+    m.forward(s, toks, logits.data(), false);
+    FAIL() << "NaN weights went unnoticed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
+  auto r =
+      test::run_command(test::r1_binary() + " generate " + dir.file("nan.gguf") + " -p hi -n 2");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("non-finite"), std::string::npos) << r.err;
+}
+
+TEST(BadModel, MoreExpertsPerTokenThanExperts) {
+  test::TempDir dir;
+  const std::string good = make_model(dir, "deepseek_v2");
+  rewrite_gguf(
+      good, dir.file("bad.gguf"),
+      [](const std::string& k, gguf::Value& v) {
+        if (k == "deepseek2.expert_used_count") v = gguf::Value::u32(99);
+      },
+      [](const std::string&, std::vector<uint8_t>&) {});
+  try {
+    ModelSource::open(dir.file("bad.gguf"));
+    FAIL() << "accepted expert_used_count 99";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("num_experts_per_tok = 99"), std::string::npos)
+        << e.what();
+  }
 }
 
 ModelConfig r1_config() {

@@ -272,7 +272,7 @@ TEST(TestModel, InspectJsonFromTheCli) {
     for (const char* k : {"total_params", "active_params", "kv_bytes_per_token", "file_bytes"})
       EXPECT_GT(j[k].get<uint64_t>(), 0u) << k;
     EXPECT_TRUE(j["tensor_types"].is_object());
-    EXPECT_EQ(j["kv_bytes_per_token"].get<uint64_t>(), 3u * (64 + 16) * 2);
+    EXPECT_EQ(j["kv_bytes_per_token"].get<uint64_t>(), 3u * (64 + 16) * kKvCacheValueBytes);
   }
   auto bad = test::run_command(test::r1_binary() + " inspect " + m->dir.file("nope.gguf"));
   EXPECT_EQ(bad.exit_code, 1);
