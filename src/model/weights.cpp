@@ -192,6 +192,28 @@ void bind_block(Binder& b, const ModelSource& src, const ModelConfig& c, int64_t
 
 }  // namespace
 
+Vec llama3_frequency_factors(const ModelConfig& c) {
+  const int64_t n = c.head_dim / 2;
+  const double lo_wl = c.rope_original_max_position / c.llama3_low_freq_factor;
+  const double hi_wl = c.rope_original_max_position / c.llama3_high_freq_factor;
+  Vec out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double wl = 2 * M_PI * std::pow(c.rope_theta, 2.0 * i / c.head_dim);  // wavelength
+    double f;
+    if (wl < hi_wl) {
+      f = 1;  // high frequencies keep their speed
+    } else if (wl > lo_wl) {
+      f = c.rope_factor;  // low frequencies are slowed by the full factor
+    } else {
+      const double t = (c.rope_original_max_position / wl - c.llama3_low_freq_factor) /
+                       (c.llama3_high_freq_factor - c.llama3_low_freq_factor);
+      f = 1.0 / ((1 - t) / c.rope_factor + t);
+    }
+    out[i] = static_cast<float>(f);
+  }
+  return out;
+}
+
 Vec rope_inverse_frequencies(const ModelConfig& c, const float* llama3_factors) {
   const int64_t dim = c.is_deepseek() ? c.qk_rope_head_dim : c.head_dim;
   const int64_t n = dim / 2;
@@ -212,26 +234,9 @@ Vec rope_inverse_frequencies(const ModelConfig& c, const float* llama3_factors) 
       inv[i] = static_cast<float>(inv[i] * (1 - ramp) + inv[i] / c.rope_factor * ramp);
     }
   } else if (c.rope_scaling == RopeScaling::kLlama3) {
-    for (int64_t i = 0; i < n; ++i) {
-      double f;
-      if (llama3_factors != nullptr) {
-        f = llama3_factors[i];
-      } else {
-        const double lo_wl = c.rope_original_max_position / c.llama3_low_freq_factor;
-        const double hi_wl = c.rope_original_max_position / c.llama3_high_freq_factor;
-        const double wl = 2 * M_PI / inv[i];
-        if (wl < hi_wl)
-          f = 1;
-        else if (wl > lo_wl)
-          f = c.rope_factor;
-        else {
-          const double t = (c.rope_original_max_position / wl - c.llama3_low_freq_factor) /
-                           (c.llama3_high_freq_factor - c.llama3_low_freq_factor);
-          f = 1.0 / ((1 - t) / c.rope_factor + t);
-        }
-      }
-      inv[i] = static_cast<float>(inv[i] / f);
-    }
+    const Vec computed = llama3_factors ? Vec() : llama3_frequency_factors(c);
+    const float* f = llama3_factors ? llama3_factors : computed.data();
+    for (int64_t i = 0; i < n; ++i) inv[i] = static_cast<float>(inv[i] / f[i]);
   }
   return inv;
 }

@@ -87,5 +87,7 @@ std::shared_ptr<ModelWeights> bind_weights(const ModelSource& src);
 // RoPE angle per position of each frequency pair: YaRN (DeepSeek), Llama-3 factors, or plain.
 // `llama3_factors` (GGUF rope_freqs) overrides the factors computed from the configuration.
 Vec rope_inverse_frequencies(const ModelConfig& c, const float* llama3_factors = nullptr);
+// Llama-3.1 frequency factors (what GGUF stores as rope_freqs): theta_i is divided by them.
+Vec llama3_frequency_factors(const ModelConfig& c);
 
 }  // namespace r1

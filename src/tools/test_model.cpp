@@ -19,6 +19,7 @@
 #include "kernels/quants.h"
 #include "model/gguf_config.h"
 #include "model/tensors.h"
+#include "model/weights.h"
 #include "tools/test_vocab.h"
 
 namespace r1 {
@@ -250,27 +251,6 @@ struct OutTensor {
   uint64_t cols() const { return spec.shape.back(); }
 };
 
-// Llama-3 frequency factors (GGUF rope_freqs): theta_i is divided by factor_i.
-void llama3_factors(const ModelConfig& c, float* out) {
-  const double lo_wl = c.rope_original_max_position / c.llama3_low_freq_factor;
-  const double hi_wl = c.rope_original_max_position / c.llama3_high_freq_factor;
-  for (int64_t i = 0; i < c.head_dim / 2; ++i) {
-    const double inv = std::pow(c.rope_theta, -2.0 * i / static_cast<double>(c.head_dim));
-    const double wl = 2 * M_PI / inv;
-    double f;
-    if (wl < hi_wl)
-      f = 1;
-    else if (wl > lo_wl)
-      f = c.rope_factor;
-    else {
-      const double t = (c.rope_original_max_position / wl - c.llama3_low_freq_factor) /
-                       (c.llama3_high_freq_factor - c.llama3_low_freq_factor);
-      f = 1.0 / ((1 - t) / c.rope_factor + t);
-    }
-    out[i] = static_cast<float>(f);
-  }
-}
-
 class Planner {
  public:
   Planner(const TestModelOptions& o) : o_(o), c_(o.config) {
@@ -317,8 +297,8 @@ class Planner {
     const std::string& n = g.name;
     const uint64_t seed = o_.seed;
     if (n == "rope_freqs.weight") {
-      const ModelConfig c = c_;
-      return [c](uint64_t, float* out) { llama3_factors(c, out); };
+      const Vec f = llama3_frequency_factors(c_);
+      return [f](uint64_t, float* out) { std::copy(f.begin(), f.end(), out); };
     }
     const std::string layer = g.layer >= 0 ? std::to_string(g.layer) : "";
     const std::string hp = "model.layers." + layer + ".";
