@@ -704,6 +704,18 @@ size_t Tokenizer::vocab_size() const {
 size_t Tokenizer::merges_count() const {
   return impl_->merges.size();
 }
+std::vector<std::string> Tokenizer::merges() const {
+  std::vector<std::pair<int32_t, uint64_t>> by_rank;
+  by_rank.reserve(impl_->merges.size());
+  impl_->merges.for_each(
+      [&](const tok::MergeMap::Entry& e) { by_rank.emplace_back(e.rank, e.key); });
+  std::sort(by_rank.begin(), by_rank.end());
+  std::vector<std::string> out;
+  out.reserve(by_rank.size());
+  for (const auto& [rank, key] : by_rank)
+    out.push_back(impl_->text[key >> 32] + " " + impl_->text[key & 0xffffffffu]);
+  return out;
+}
 const std::string& Tokenizer::chat_template() const {
   return impl_->chat_template;
 }

@@ -85,6 +85,8 @@ class Tokenizer {
   std::string eos_text() const;
   size_t vocab_size() const;
   size_t merges_count() const;
+  // The merges as "left right" (vocabulary spellings), lowest rank first (for writing GGUF).
+  std::vector<std::string> merges() const;
   const std::string& chat_template() const;
   // Pre-tokenizer family: "deepseek-v3", "deepseek-llm", "qwen2", "llama3", "gpt2" or "custom".
   const std::string& pre_tokenizer() const;

@@ -55,6 +55,11 @@ class MergeMap {
     }
   }
   size_t size() const { return used_; }
+  template <typename F>
+  void for_each(F&& f) const {  // f(const Entry&) for every pair, in no particular order
+    for (const Entry& e : slots_)
+      if (e.key != ~0ull) f(e);
+  }
 
  private:
   static uint64_t mix(uint64_t k) {

@@ -20,6 +20,7 @@
 #include "model/gguf_config.h"
 #include "model/tensors.h"
 #include "model/weights.h"
+#include "tools/model_writer.h"
 #include "tools/test_vocab.h"
 
 namespace r1 {
@@ -241,247 +242,30 @@ void hf_row(const TensorSpec& hf, uint64_t seed, uint64_t row, float* out) {
   }
 }
 
-using RowFn = std::function<void(uint64_t row, float* out)>;
-
-struct OutTensor {
-  TensorSpec spec;  // in the file's naming and shape
-  DType dtype;
-  RowFn row;
-  uint64_t rows() const { return spec.n_elements() / spec.shape.back(); }
-  uint64_t cols() const { return spec.shape.back(); }
-};
-
-class Planner {
- public:
-  Planner(const TestModelOptions& o) : o_(o), c_(o.config) {
-    for (const TensorSpec& s : expected_tensors(c_, TensorLayout::kHuggingFace)) hf_[s.name] = s;
-  }
-
-  std::vector<OutTensor> hf_plan() const {
-    std::vector<OutTensor> out;
-    for (const TensorSpec& s : expected_tensors(c_, TensorLayout::kHuggingFace)) {
-      if (s.mtp && !o_.include_mtp) continue;
-      out.push_back({s, type_of(s), direct(s.name)});
-    }
-    return out;
-  }
-
-  std::vector<OutTensor> gguf_plan() const {
-    std::vector<OutTensor> out;
-    const auto layout = o_.legacy_kv_b ? TensorLayout::kGgufLegacyKvB : TensorLayout::kGguf;
-    for (const TensorSpec& s : expected_tensors(c_, layout)) {
-      if (s.mtp && !o_.include_mtp) continue;
-      out.push_back({s, type_of(s), gguf_rows(s)});
-    }
-    return out;
-  }
-
- private:
-  DType type_of(const TensorSpec& s) const {
-    return tensor_type(s, o_.weights, o_.format, c_.n_layers);
-  }
-
-  const TensorSpec& hf(const std::string& name) const {
-    auto it = hf_.find(name);
-    R1_CHECK_MSG(it != hf_.end(), "no HF tensor %s", name.c_str());
-    return it->second;
-  }
-
-  RowFn direct(const std::string& hf_name) const {
-    const TensorSpec* s = &hf(hf_name);
-    const uint64_t seed = o_.seed;
-    return [s, seed](uint64_t r, float* out) { hf_row(*s, seed, r, out); };
-  }
-
-  RowFn gguf_rows(const TensorSpec& g) const {
-    const std::string& n = g.name;
-    const uint64_t seed = o_.seed;
-    if (n == "rope_freqs.weight") {
-      const Vec f = llama3_frequency_factors(c_);
-      return [f](uint64_t, float* out) { std::copy(f.begin(), f.end(), out); };
-    }
-    const std::string layer = g.layer >= 0 ? std::to_string(g.layer) : "";
-    const std::string hp = "model.layers." + layer + ".";
-    auto ends = [&](const char* suf) {
-      const size_t k = std::strlen(suf);
-      return n.size() >= k && n.compare(n.size() - k, k, suf) == 0;
-    };
-    // Stacked routed experts: row (e, r) is row r of expert e.
-    for (const char* kind : {"gate", "up", "down"}) {
-      if (ends((std::string(".ffn_") + kind + "_exps.weight").c_str())) {
-        std::vector<const TensorSpec*> experts;
-        for (int64_t e = 0; e < c_.n_routed_experts; ++e)
-          experts.push_back(
-              &hf(hp + "mlp.experts." + std::to_string(e) + "." + kind + "_proj.weight"));
-        const uint64_t per = g.shape[1];
-        return [experts, per, seed](uint64_t r, float* out) {
-          hf_row(*experts[r / per], seed, r % per, out);
-        };
-      }
-    }
-    const uint64_t nope = static_cast<uint64_t>(c_.qk_nope_head_dim);
-    const uint64_t vdim = static_cast<uint64_t>(c_.v_head_dim);
-    const uint64_t lora = static_cast<uint64_t>(c_.kv_lora_rank);
-    if (ends(".attn_k_b.weight")) {
-      // Row (h, c) holds W_UK^h column c: kv_b[h*(nope+v) + i][c] for i < nope.
-      const TensorSpec* kvb = &hf(hp + "self_attn.kv_b_proj.weight");
-      auto cache = std::make_shared<std::pair<int64_t, std::vector<float>>>(
-          -1, std::vector<float>(nope * lora));
-      return [kvb, seed, nope, vdim, lora, cache](uint64_t r, float* out) {
-        const int64_t h = static_cast<int64_t>(r / lora);
-        const uint64_t col = r % lora;
-        if (cache->first != h) {
-          for (uint64_t i = 0; i < nope; ++i)
-            hf_row(*kvb, seed, h * (nope + vdim) + i, cache->second.data() + i * lora);
-          cache->first = h;
-        }
-        for (uint64_t i = 0; i < nope; ++i) out[i] = cache->second[i * lora + col];
-      };
-    }
-    if (ends(".attn_v_b.weight")) {
-      const TensorSpec* kvb = &hf(hp + "self_attn.kv_b_proj.weight");
-      return [kvb, seed, nope, vdim](uint64_t r, float* out) {
-        hf_row(*kvb, seed, (r / vdim) * (nope + vdim) + nope + r % vdim, out);
-      };
-    }
-    const std::string name = hf_name_of_gguf(n);
-    R1_CHECK_MSG(!name.empty(), "no source for GGUF tensor %s", n.c_str());
-    if (c_.arch == Arch::kLlama && (ends(".attn_q.weight") || ends(".attn_k.weight"))) {
-      // llama.cpp stores Llama's q/k rows in interleaved-pair order: GGUF row h*hd + 2i + j is
-      // HF row h*hd + j*hd/2 + i.
-      const TensorSpec* s = &hf(name);
-      const uint64_t hd = static_cast<uint64_t>(c_.head_dim);
-      return [s, seed, hd](uint64_t r, float* out) {
-        const uint64_t h = r / hd, k = r % hd, i = k / 2, j = k % 2;
-        hf_row(*s, seed, h * hd + j * (hd / 2) + i, out);
-      };
-    }
-    return direct(name);
-  }
-
-  const TestModelOptions& o_;
-  const ModelConfig& c_;
-  std::map<std::string, TensorSpec> hf_;
-};
-
-// ---- Streaming output ------------------------------------------------------------------------
-
-// Generates and encodes rows [r0, r0 + n) of a tensor into `dst` using all cores.
-void encode_rows(const OutTensor& t, uint64_t r0, uint64_t n, uint8_t* dst, uint64_t row_bytes) {
-  const uint64_t cols = t.cols();
-  auto work = [&](uint64_t a, uint64_t b) {
-    std::vector<float> buf(cols);
-    for (uint64_t r = a; r < b; ++r) {
-      t.row(r0 + r, buf.data());
-      quants::quantize_row(t.dtype, buf.data(), dst + r * row_bytes, static_cast<int64_t>(cols));
-    }
-  };
-  const uint64_t threads = std::min<uint64_t>(std::max(1u, std::thread::hardware_concurrency()), n);
-  // Row functions with caches (attn_k_b) must see rows in order: keep those single-threaded.
-  if (threads <= 1 || t.spec.name.find("attn_k_b") != std::string::npos || n * cols < (1u << 16)) {
-    work(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (uint64_t i = 0; i < threads; ++i)
-    pool.emplace_back(work, n * i / threads, n * (i + 1) / threads);
-  for (auto& th : pool) th.join();
+HfRowSource seeded_rows(uint64_t seed) {
+  return [seed](const TensorSpec& hf, uint64_t row, float* out) { hf_row(hf, seed, row, out); };
 }
 
-constexpr uint64_t kChunkBytes = 32ull << 20;
-
-// Streams every tensor of `plan` into `write` (bytes in declaration order).
-template <typename WriteFn>
-void stream_plain(const OutTensor& t, WriteFn&& write, Progress& progress, uint64_t& done) {
-  const uint64_t row_bytes = *dtype_row_bytes(t.dtype, t.cols());
-  const uint64_t rows = t.rows();
-  const uint64_t chunk_rows = std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(row_bytes, 1));
-  std::vector<uint8_t> buf(std::min(rows, chunk_rows) * row_bytes);
-  for (uint64_t r = 0; r < rows; r += chunk_rows) {
-    const uint64_t n = std::min(chunk_rows, rows - r);
-    encode_rows(t, r, n, buf.data(), row_bytes);
-    write(buf.data(), n * row_bytes);
-    done += n * row_bytes;
-    progress.update(done);
-  }
-}
-
-// FP8 with 128x128 block scales: returns the scales (row-major [ceil(M/128), ceil(N/128)]).
-template <typename WriteFn>
-std::vector<float> stream_fp8(const OutTensor& t, WriteFn&& write, Progress& progress,
-                              uint64_t& done) {
-  const uint64_t rows = t.rows(), cols = t.cols();
-  const uint64_t scale_cols = (cols + 127) / 128;
-  std::vector<float> scales;
-  std::vector<float> block(128 * cols);
-  std::vector<uint8_t> q(128 * cols);
-  std::vector<float> s(scale_cols);
-  for (uint64_t r = 0; r < rows; r += 128) {
-    const uint64_t n = std::min<uint64_t>(128, rows - r);
-    for (uint64_t i = 0; i < n; ++i) t.row(r + i, block.data() + i * cols);
-    quants::quantize_fp8_blocks(block.data(), static_cast<int64_t>(n), static_cast<int64_t>(cols),
-                                q.data(), s.data());
-    scales.insert(scales.end(), s.begin(), s.end());
-    write(q.data(), n * cols);
-    done += n * cols;
-    progress.update(done);
-  }
-  return scales;
-}
-
-uint64_t tensor_bytes(const OutTensor& t) {
-  return *dtype_bytes(t.dtype, t.spec.n_elements());
-}
-
-std::vector<uint64_t> reversed(const std::vector<uint64_t>& v) {
-  return {v.rbegin(), v.rend()};
+std::vector<PlannedTensor> plan_of(const TestModelOptions& o) {
+  PlanOptions p;
+  p.config = o.config;
+  p.weights = o.weights;
+  p.format = o.format;
+  p.legacy_kv_b = o.legacy_kv_b;
+  p.include_mtp = o.include_mtp;
+  return plan_tensors(p, seeded_rows(o.seed));
 }
 
 std::vector<std::string> write_gguf(const TestModelOptions& o, const std::string& out) {
   const ModelConfig& c = o.config;
-  Planner planner(o);
-  const std::vector<OutTensor> plan = planner.gguf_plan();
   const TestVocab vocab = make_test_vocab(c.arch, c.vocab_size);
-
   std::vector<std::pair<std::string, gguf::Value>> kvs = gguf_config_kvs(c, o.legacy_kv_b);
   kvs.emplace_back("general.name",
                    gguf::Value::str(std::string("r1.cpp test model (") + arch_name(c.arch) +
                                     ", seed " + std::to_string(o.seed) + ")"));
   kvs.emplace_back("general.file_type", gguf::Value::str(o.weights.name()));
   for (auto& kv : test_vocab_gguf_kvs(vocab)) kvs.push_back(std::move(kv));
-
-  uint64_t total = 0;
-  for (const auto& t : plan) total += tensor_bytes(t);
-  Progress progress("writing", total, o.progress);
-  uint64_t done = 0;
-
-  auto emit = [&](auto& writer) {
-    for (auto& [k, v] : kvs) writer.add_kv(k, v);
-    for (const auto& t : plan) writer.add_tensor(t.spec.name, reversed(t.spec.shape), t.dtype);
-    writer.write_header();
-    for (const auto& t : plan)
-      stream_plain(
-          t, [&](const void* p, uint64_t n) { writer.write_data(p, n); }, progress, done);
-    writer.finish();
-  };
-
-  std::vector<std::string> paths;
-  if (o.split_count > 1) {
-    std::string stem = out;
-    if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".gguf") == 0)
-      stem.resize(stem.size() - 5);
-    gguf::SplitOptions so;
-    so.max_tensors = static_cast<uint32_t>((plan.size() + o.split_count - 1) / o.split_count);
-    gguf::SplitWriter w(stem, so);
-    emit(w);
-    paths = w.paths();
-  } else {
-    gguf::Writer w(out);
-    emit(w);
-    paths = {out};
-  }
-  progress.finish();
-  return paths;
+  return write_gguf_model(out, kvs, plan_of(o), o.split_count, o.progress);
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {
@@ -496,15 +280,14 @@ constexpr uint64_t kShardBytes = 4ull << 30;
 std::vector<std::string> write_safetensors(const TestModelOptions& o, const std::string& dir) {
   const ModelConfig& c = o.config;
   fs::create_directories(dir);
-  Planner planner(o);
-  const std::vector<OutTensor> plan = planner.hf_plan();
+  const std::vector<PlannedTensor> plan = plan_of(o);
   const TestVocab vocab = make_test_vocab(c.arch, c.vocab_size);
 
   // Shards of at most ~4 GiB, in tensor order.
-  std::vector<std::vector<const OutTensor*>> shards(1);
+  std::vector<std::vector<const PlannedTensor*>> shards(1);
   uint64_t in_shard = 0, total = 0;
   for (const auto& t : plan) {
-    uint64_t b = tensor_bytes(t);
+    uint64_t b = t.bytes();
     if (in_shard > 0 && in_shard + b > kShardBytes) {
       shards.emplace_back();
       in_shard = 0;
@@ -526,7 +309,7 @@ std::vector<std::string> write_safetensors(const TestModelOptions& o, const std:
     const std::string path = dir + "/" + name;
     safetensors::Writer w(path);
     w.add_metadata("format", "pt");
-    for (const OutTensor* t : shards[si]) {
+    for (const PlannedTensor* t : shards[si]) {
       w.add_tensor(t->spec.name, t->dtype, t->spec.shape);
       weight_map[t->spec.name] = name;
       if (t->dtype == DType::F8_E4M3) {
@@ -536,14 +319,10 @@ std::vector<std::string> write_safetensors(const TestModelOptions& o, const std:
       }
     }
     w.write_header();
-    auto write = [&](const void* p, uint64_t n) { w.write_data(p, n); };
-    for (const OutTensor* t : shards[si]) {
-      if (t->dtype == DType::F8_E4M3) {
-        std::vector<float> scales = stream_fp8(*t, write, progress, done);
-        w.write_data(scales.data(), scales.size() * sizeof(float));
-      } else {
-        stream_plain(*t, write, progress, done);
-      }
+    const WriteFn write = [&](const void* p, uint64_t n) { w.write_data(p, n); };
+    for (const PlannedTensor* t : shards[si]) {
+      std::vector<float> scales = stream_tensor(*t, write, progress, done);
+      if (!scales.empty()) w.write_data(scales.data(), scales.size() * sizeof(float));
     }
     w.finish();
     paths.push_back(path);
