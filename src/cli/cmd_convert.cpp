@@ -21,8 +21,8 @@ void run_convert(const ConvertArgs& a) {
   const ConvertResult r = convert_hf_to_gguf(a.in, a.out, o);
   if (!a.quiet)
     std::printf(
-        "%s: %llu tensors, %.2f GB, %.2f bits per weight\n", r.path.c_str(),
-        static_cast<unsigned long long>(r.tensors), static_cast<double>(r.bytes) / 1e9,
+        "%s: %llu tensors, %.2f MB, %.2f bits per weight\n", r.path.c_str(),
+        static_cast<unsigned long long>(r.tensors), static_cast<double>(r.bytes) / 1e6,
         r.elements ? 8.0 * static_cast<double>(r.bytes) / static_cast<double>(r.elements) : 0.0);
 }
 
