@@ -7,7 +7,9 @@ secs=${1:-30}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DR1_FUZZ=ON -DR1_BUILD_TESTS=OFF -DR1_BUILD_BENCH=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-cmake --build build-fuzz -j"$(nproc)"
+targets=$(for f in tests/fuzz/fuzz_*.cpp; do basename "$f" .cpp; done)
+# shellcheck disable=SC2086
+cmake --build build-fuzz -j"$(nproc)" --target $targets
 for f in build-fuzz/tests/fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")

@@ -8,6 +8,30 @@ std::string WeightType::name() const {
   return q4_k_m ? "Q4_K_M" : dtype_name(base);
 }
 
+uint32_t WeightType::llama_file_type() const {
+  if (q4_k_m) return 15;
+  switch (base) {
+    case DType::F32:
+      return 0;
+    case DType::F16:
+      return 1;
+    case DType::Q4_0:
+      return 2;
+    case DType::Q8_0:
+      return 7;
+    case DType::Q4_K:
+      return 14;
+    case DType::Q5_K:
+      return 16;
+    case DType::Q6_K:
+      return 18;
+    case DType::BF16:
+      return 32;
+    default:
+      return 1024;
+  }
+}
+
 WeightType parse_weight_type(const std::string& s) {
   WeightType w;
   if (s == "Q4_K_M" || s == "q4_k_m") {

@@ -16,6 +16,9 @@ struct WeightType {
   DType base = DType::F32;
   bool q4_k_m = false;  // Q4_K base with Q6_K for sensitive tensors
   std::string name() const;
+  // llama.cpp's general.file_type number (llama_ftype): 0 F32, 1 F16, 2 Q4_0, 7 Q8_0,
+  // 14 Q4_K_S, 15 Q4_K_M, 16 Q5_K_S, 18 Q6_K, 32 BF16; 1024 "guessed" for what it has none for.
+  uint32_t llama_file_type() const;
 };
 // "F32", "BF16", "FP8", "Q8_0", "Q4_K", "Q6_K", "Q4_K_M", ...; throws r1::Error listing choices.
 WeightType parse_weight_type(const std::string& s);

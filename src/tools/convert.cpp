@@ -162,7 +162,7 @@ ConvertResult convert_hf_to_gguf(const std::string& hf_dir, const std::string& o
   std::string name = fs::path(hf_dir).filename().string();
   if (name.empty()) name = fs::path(hf_dir).parent_path().filename().string();
   kvs.emplace_back("general.name", gguf::Value::str(name));
-  kvs.emplace_back("general.file_type", gguf::Value::str(o.weights.name()));
+  kvs.emplace_back("general.file_type", gguf::Value::u32(o.weights.llama_file_type()));
   const fs::path dir = fs::is_directory(hf_dir) ? fs::path(hf_dir) : fs::path(hf_dir).parent_path();
   if (fs::exists(dir / "tokenizer.json")) {
     const Tokenizer tok = Tokenizer::from_hf(dir.string());

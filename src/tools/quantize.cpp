@@ -110,7 +110,7 @@ QuantizeResult quantize_gguf(const std::string& in, const std::string& out,
   for (DType t : types) quantized = quantized || dtype_is_quantized(t);
   for (const auto& [k, v] : src.gguf()->metadata())
     if (!skip_key(k)) w.add_kv(k, v);
-  w.add_kv("general.file_type", gguf::Value::str(o.weights.name()));
+  w.add_kv("general.file_type", gguf::Value::u32(o.weights.llama_file_type()));
   if (quantized) w.add_kv("general.quantization_version", gguf::Value::u32(2));
   for (size_t i = 0; i < inputs.size(); ++i)
     w.add_tensor(inputs[i]->name, {inputs[i]->shape.rbegin(), inputs[i]->shape.rend()}, types[i]);

@@ -263,7 +263,7 @@ std::vector<std::string> write_gguf(const TestModelOptions& o, const std::string
   kvs.emplace_back("general.name",
                    gguf::Value::str(std::string("r1.cpp test model (") + arch_name(c.arch) +
                                     ", seed " + std::to_string(o.seed) + ")"));
-  kvs.emplace_back("general.file_type", gguf::Value::str(o.weights.name()));
+  kvs.emplace_back("general.file_type", gguf::Value::u32(o.weights.llama_file_type()));
   for (auto& kv : test_vocab_gguf_kvs(vocab)) kvs.push_back(std::move(kv));
   return write_gguf_model(out, kvs, plan_of(o), o.split_count, o.progress);
 }
