@@ -8,6 +8,7 @@
 
 #include "chat/template.h"
 #include "cli/command.h"
+#include "cli/sampling_options.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "model/forward.h"
@@ -24,21 +25,13 @@ struct GenerateOptions {
   std::string tokens;  // comma-separated ids instead of a prompt
   int64_t n_predict = 64;
   int64_t n_ctx = 0;
-  float temperature = 0.0f;
-  uint64_t seed = 0;
+  SamplingParams sampling;  // greedy unless --temp is given
   bool raw = false;
   bool print_ids = false;
   bool ignore_eos = false;
   std::string dump_logits;
   std::string dump_mtp;
 };
-
-Tokenizer load_tokenizer(const ModelSource& src) {
-  if (src.gguf() != nullptr) return Tokenizer::from_gguf(*src.gguf());
-  std::filesystem::path p(src.path());
-  if (!std::filesystem::is_directory(p)) p = p.parent_path();
-  return Tokenizer::from_hf(p.empty() ? "." : p.string());
-}
 
 std::vector<int32_t> parse_ids(const std::string& s) {
   std::vector<int32_t> ids;
@@ -105,7 +98,8 @@ void run_generate(const GenerateOptions& o) {
   const float* last = logits.data() + (all ? (n - 1) * V : 0);
   std::vector<float> step(static_cast<size_t>(V));
   std::copy(last, last + V, step.begin());
-  Sampler sampler({o.temperature, o.seed});
+  Sampler sampler(o.sampling);
+  sampler.accept(prompt);
   StreamingDecoder out(tok);
   for (int64_t i = 0; i < o.n_predict; ++i) {
     const int32_t id = sampler.sample(step.data(), V);
@@ -134,9 +128,7 @@ CommandRegistrar reg([](CLI::App& app) {
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("-c,--ctx-size", o->n_ctx, "context size (default: prompt + n)")
       ->check(CLI::Range(1, 1 << 24));
-  sub->add_option("--temp", o->temperature, "temperature (0 = greedy)")
-      ->check(CLI::Range(0.0, 100.0));
-  sub->add_option("--seed", o->seed, "random seed for sampling");
+  add_sampling_options(sub, o->sampling);
   sub->add_flag("--raw", o->raw, "use the prompt as is, without the chat template");
   sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating after the end-of-sequence token");
   sub->add_flag("--print-ids", o->print_ids, "print the generated token ids instead of text");

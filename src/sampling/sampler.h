@@ -1,28 +1,52 @@
-// Turns logits into the next token: exact argmax at temperature 0, otherwise seeded sampling
-// from softmax(logits / temperature). Same seed, same tokens. Non-finite logits are an error,
-// never a silent token.
+// Turns logits into the next token. The pipeline, in llama.cpp's order: logit bias, repetition /
+// presence / frequency penalties over a window of recent tokens, then either exact argmax
+// (temperature 0) or top-k, softmax(logits / temperature), top-p, min-p and a seeded draw.
+// Same parameters and seed, same tokens. Non-finite logits are an error, never a silent token.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <span>
 
 #include "core/rng.h"
 
 namespace r1 {
 
 struct SamplingParams {
-  float temperature = 0.0f;
+  float temperature = 0.0f;        // <= 0: exact argmax (after bias and penalties)
+  int32_t top_k = 0;               // <= 0: off
+  float top_p = 1.0f;              // 1: off
+  float min_p = 0.0f;              // 0: off; keeps tokens with p >= min_p * p_max
+  float repeat_penalty = 1.0f;     // 1: off; positive logits divided, negative multiplied
+  float presence_penalty = 0.0f;   // subtracted once from each token seen in the window
+  float frequency_penalty = 0.0f;  // subtracted per occurrence in the window
+  int32_t penalty_last_n = 64;     // window of recent tokens the penalties look at (0: none)
   uint64_t seed = 0;
+  // Added to the logits before anything else; -infinity forbids a token.
+  std::map<int32_t, float> logit_bias;
 };
+
+// DeepSeek's recommendation for R1-family models: temperature 0.6, top-p 0.95.
+SamplingParams deepseek_r1_defaults();
 
 class Sampler {
  public:
-  explicit Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
-  // Throws r1::Error when a logit is NaN or infinite (naming the token id).
+  explicit Sampler(const SamplingParams& p);
+  // Samples the next token and records it in the penalty window. Throws r1::Error when a logit
+  // is NaN or infinite (naming the token id), or when the bias forbids every token.
   int32_t sample(const float* logits, int64_t n);
+  // Records tokens the sampler did not choose (prompt, inserted markers) in the penalty window.
+  void accept(std::span<const int32_t> tokens);
+  void accept(int32_t token) { accept(std::span(&token, 1)); }
+  // Forgets the penalty window (the random state continues).
+  void clear_history() { recent_.clear(); }
+  const SamplingParams& params() const { return p_; }
 
  private:
   SamplingParams p_;
   Rng rng_;
+  std::deque<int32_t> recent_;
 };
 
 // Index of the largest value (the first one on ties).
