@@ -20,5 +20,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit --timeout 1800
 
 echo "== fuzzers (short fixed time each)"
-scripts/fuzz.sh "${R1_FUZZ_SECONDS:-30}"
+scripts/fuzz.sh "${R1_FUZZ_SECONDS:-20}"
 echo "== all tests passed"
