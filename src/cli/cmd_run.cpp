@@ -4,6 +4,7 @@
 // when piped, or hidden with --hide-thinking.
 #include <poll.h>
 #include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -50,12 +51,16 @@ struct RunOptions {
 std::atomic<bool> g_cancel{false};
 volatile sig_atomic_t g_interrupts = 0;
 volatile sig_atomic_t g_generating = 0;
+termios g_orig{};                        // the terminal's settings before r1 run changed them
+volatile sig_atomic_t g_term_saved = 0;  // g_orig holds them and they must be restored
 
 void on_sigint(int) {
   g_cancel.store(true);
-  if (++g_interrupts >= 2 && g_generating) {
+  g_interrupts = g_interrupts + 1;
+  if (g_interrupts >= 2 && g_generating) {
     const char msg[] = "\n";
     (void)!write(STDOUT_FILENO, msg, 1);
+    if (g_term_saved) tcsetattr(STDIN_FILENO, TCSANOW, &g_orig);
     _exit(130);
   }
 }
@@ -193,6 +198,189 @@ ReadResult read_line(std::string& line, sig_atomic_t interrupts_seen) {
   }
 }
 
+// A small line editor for the terminal (raw mode while a line is read): Left/Right, Home/End,
+// Backspace/Delete, Up/Down through the history, Ctrl-A/E/B/F/P/N/U/K/W/L, Ctrl-D on an empty
+// line ends the input, Ctrl-C reports kInterrupted. Without a terminal it reads plain lines.
+class LineEditor {
+ public:
+  // On a terminal, the whole session runs without canonical mode and echo (so text typed ahead
+  // while an answer streams waits for the editor, Ctrl-D included); Ctrl-C raises SIGINT except
+  // while a line is being edited. The destructor restores the terminal.
+  LineEditor() {
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || tcgetattr(STDIN_FILENO, &g_orig) != 0)
+      return;
+    g_term_saved = 1;
+    base_ = g_orig;
+    base_.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | IEXTEN);
+    base_.c_lflag |= ISIG | NOFLSH;
+    base_.c_iflag &= ~static_cast<tcflag_t>(IXON | ICRNL);
+    base_.c_cc[VMIN] = 1;
+    base_.c_cc[VTIME] = 0;
+    raw_ = base_;
+    raw_.c_lflag &= ~static_cast<tcflag_t>(ISIG);
+    tcsetattr(STDIN_FILENO, TCSANOW, &base_);
+  }
+  ~LineEditor() {
+    if (g_term_saved) tcsetattr(STDIN_FILENO, TCSANOW, &g_orig);
+    g_term_saved = 0;
+  }
+  LineEditor(const LineEditor&) = delete;
+  LineEditor& operator=(const LineEditor&) = delete;
+
+  ReadResult read(const std::string& prompt, std::string& line, sig_atomic_t interrupts_seen) {
+    std::fputs(prompt.c_str(), stdout);
+    std::fflush(stdout);
+    if (!g_term_saved) return read_line(line, interrupts_seen);
+    tcsetattr(STDIN_FILENO, TCSANOW, &raw_);
+    const ReadResult r = edit(prompt, line, interrupts_seen);
+    tcsetattr(STDIN_FILENO, TCSANOW, &base_);
+    if (r == ReadResult::kLine && !line.empty() && (history_.empty() || history_.back() != line))
+      history_.push_back(line);
+    return r;
+  }
+
+ private:
+  // The next input byte; false at the end of the input or on a signal-driven interrupt.
+  static bool next(char& c, sig_atomic_t interrupts_seen) {
+    for (;;) {
+      if (g_interrupts > interrupts_seen) return false;
+      struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+      const int ready = poll(&p, 1, 100);
+      if (ready <= 0) continue;
+      const ssize_t n = ::read(STDIN_FILENO, &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      return n == 1;
+    }
+  }
+  static size_t chars(std::string_view s) {  // UTF-8 code points (terminal columns, roughly)
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  }
+  static void refresh(const std::string& prompt, const std::string& buf, size_t pos) {
+    std::string o = "\r" + prompt + buf + "\x1b[K";
+    const size_t back = chars(std::string_view(buf).substr(pos));
+    if (back > 0) o += "\x1b[" + std::to_string(back) + "D";
+    std::fwrite(o.data(), 1, o.size(), stdout);
+    std::fflush(stdout);
+  }
+  ReadResult edit(const std::string& prompt, std::string& line, sig_atomic_t seen) {
+    std::string buf;
+    size_t pos = 0;
+    size_t hist = history_.size();
+    std::string draft;
+    auto left = [&] {
+      while (pos > 0 && (static_cast<unsigned char>(buf[--pos]) & 0xC0) == 0x80) {
+      }
+    };
+    auto right = [&] {
+      if (pos < buf.size()) ++pos;
+      while (pos < buf.size() && (static_cast<unsigned char>(buf[pos]) & 0xC0) == 0x80) ++pos;
+    };
+    auto recall = [&](size_t h) {
+      if (hist == history_.size()) draft = buf;
+      hist = h;
+      buf = hist == history_.size() ? draft : history_[hist];
+      pos = buf.size();
+    };
+    for (;;) {
+      char c;
+      if (!next(c, seen)) {
+        std::fputs("\r\n", stdout);
+        if (g_interrupts > seen) return ReadResult::kInterrupted;
+        line = buf;
+        return buf.empty() ? ReadResult::kEof : ReadResult::kLine;
+      }
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (c == '\r' || c == '\n') {
+        std::fputs("\r\n", stdout);
+        std::fflush(stdout);
+        line = buf;
+        return ReadResult::kLine;
+      } else if (u == 3) {  // Ctrl-C
+        std::fputs("^C\r\n", stdout);
+        std::fflush(stdout);
+        return ReadResult::kInterrupted;
+      } else if (u == 4) {  // Ctrl-D
+        if (buf.empty()) {
+          std::fputs("\r\n", stdout);
+          return ReadResult::kEof;
+        }
+        const size_t at = pos;
+        right();
+        buf.erase(at, pos - at);
+        pos = at;
+      } else if (u == 127 || u == 8) {
+        const size_t at = pos;
+        left();
+        buf.erase(pos, at - pos);
+      } else if (u == 1) {
+        pos = 0;
+      } else if (u == 5) {
+        pos = buf.size();
+      } else if (u == 2) {
+        left();
+      } else if (u == 6) {
+        right();
+      } else if (u == 21) {
+        buf.erase(0, pos);
+        pos = 0;
+      } else if (u == 11) {
+        buf.erase(pos);
+      } else if (u == 23) {  // delete the word before the cursor
+        size_t at = pos;
+        while (at > 0 && buf[at - 1] == ' ') --at;
+        while (at > 0 && buf[at - 1] != ' ') --at;
+        buf.erase(at, pos - at);
+        pos = at;
+      } else if (u == 12) {
+        std::fputs("\x1b[H\x1b[2J", stdout);
+      } else if (u == 16 || u == 14) {
+        if (u == 16 && hist > 0) recall(hist - 1);
+        if (u == 14 && hist < history_.size()) recall(hist + 1);
+      } else if (u == 27) {  // escape sequences: arrows, Home/End, Delete
+        char a, b;
+        if (!next(a, seen) || !next(b, seen)) continue;
+        if (a == '[' && b >= '0' && b <= '9') {
+          char t;
+          if (!next(t, seen)) continue;
+          if (b == '3' && t == '~' && pos < buf.size()) {
+            const size_t at = pos;
+            right();
+            buf.erase(at, pos - at);
+            pos = at;
+          } else if ((b == '1' || b == '7') && t == '~') {
+            pos = 0;
+          } else if ((b == '4' || b == '8') && t == '~') {
+            pos = buf.size();
+          }
+        } else if (b == 'A' && hist > 0) {
+          recall(hist - 1);
+        } else if (b == 'B' && hist < history_.size()) {
+          recall(hist + 1);
+        } else if (b == 'C') {
+          right();
+        } else if (b == 'D') {
+          left();
+        } else if (b == 'H') {
+          pos = 0;
+        } else if (b == 'F') {
+          pos = buf.size();
+        }
+      } else if (u >= 32) {
+        buf.insert(pos, 1, c);
+        ++pos;
+      } else {
+        continue;
+      }
+      refresh(prompt, buf, pos);
+    }
+  }
+
+  termios base_{}, raw_{};
+  std::vector<std::string> history_;
+};
+
 const char* kHelp =
     "Type a message and press Enter. End a line with \\ to continue on the next one, or\n"
     "enclose several lines in \"\"\" ... \"\"\". Ctrl-C stops an answer; twice exits.\n"
@@ -280,15 +468,14 @@ void interactive(engine::ChatSession& session, const RunOptions& o) {
   bool hide = o.hide_thinking, verbose = o.verbose;
   std::printf("Chatting with %s. /help for help, /exit or Ctrl-D to leave.\n", o.model.c_str());
   std::string line;
+  LineEditor editor;
   for (;;) {
     g_interrupts = 0;
-    std::fputs("> ", stdout);
-    std::fflush(stdout);
-    ReadResult rr = read_line(line, 0);
+    ReadResult rr = editor.read("> ", line, 0);
     if (rr == ReadResult::kInterrupted) {
-      std::fputs("\n(Ctrl-C again to exit, or /exit)\n> ", stdout);
-      std::fflush(stdout);
-      rr = read_line(line, 1);
+      const sig_atomic_t seen = g_interrupts;  // before the message: a quick second Ctrl-C counts
+      std::fputs("(Ctrl-C again to exit, or /exit)\n", stdout);
+      rr = editor.read("> ", line, seen);
       if (rr == ReadResult::kInterrupted) {
         std::fputs("\n", stdout);
         return;
@@ -303,17 +490,13 @@ void interactive(engine::ChatSession& session, const RunOptions& o) {
     if (text == "\"\"\"") {
       text.clear();
       for (;;) {
-        std::fputs("... ", stdout);
-        std::fflush(stdout);
-        if (read_line(line, g_interrupts) != ReadResult::kLine || line == "\"\"\"") break;
+        if (editor.read("... ", line, g_interrupts) != ReadResult::kLine || line == "\"\"\"") break;
         text += (text.empty() ? "" : "\n") + line;
       }
     } else {
       while (!text.empty() && text.back() == '\\') {
         text.back() = '\n';
-        std::fputs("... ", stdout);
-        std::fflush(stdout);
-        if (read_line(line, g_interrupts) != ReadResult::kLine) break;
+        if (editor.read("... ", line, g_interrupts) != ReadResult::kLine) break;
         text += line;
       }
     }

@@ -169,6 +169,31 @@ TEST(RunTerminal, CtrlCTwiceAtThePromptExits) {
   EXPECT_EQ(t.wait_exit(), 0) << t.screen();
 }
 
+TEST(RunTerminal, LineEditingAndHistory) {
+  test::TempDir dir;
+  const std::string model = dir.file("tiny.gguf");
+  auto made = test::run_command(test::r1_binary() +
+                                " make-test-model -q --arch deepseek_v3 --type Q8_0 " + model);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Terminal t({test::r1_binary(), "run", model});
+  ASSERT_TRUE(t.wait_for("> ", 0)) << t.screen();
+  // Left arrow twice, then an insertion: "/set temp .5" becomes "/set temp 0.5".
+  size_t mark = t.size();
+  t.type("/set temp .5\x1b[D\x1b[D0\r");
+  ASSERT_TRUE(t.wait_for("temp = 0.5", mark)) << t.screen();
+  // Ctrl-A, Ctrl-K clear the line; Backspace deletes.
+  mark = t.size();
+  t.type("junk\x01\x0b/set top-k 33\x7f\r");
+  ASSERT_TRUE(t.wait_for("top-k = 3\r", mark)) << t.screen();
+  // Up recalls the previous line.
+  mark = t.size();
+  t.type("\x1b[A\x1b[A\r");
+  ASSERT_TRUE(t.wait_for("temp = 0.5", mark)) << t.screen();
+  // Ctrl-D on an empty line leaves.
+  t.type("\x04");
+  EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+}
+
 TEST(RunOneShot, FixedSeedIsRepeatableAndPipedOutputHasMarkers) {
   test::TempDir dir;
   const std::string model = dir.file("tiny.gguf");
