@@ -45,6 +45,9 @@ struct RunOptions {
   bool hide_thinking = false;
   bool drop_oldest = false;
   bool verbose = false;
+  // Which sampling flags were given (the others may come from the checkpoint's
+  // generation_config.json).
+  bool temp_given = false, top_p_given = false, top_k_given = false;
 };
 
 // ---- signals: the first Ctrl-C cancels the generation, a second one exits.
@@ -108,11 +111,10 @@ class Printer {
         out(tty_ ? "\x1b[2mThinking: " : "<think>\n");
         in_reasoning_ = true;
       }
-      out(e.text);
+      text(e.text);
     } else if (e.kind == chat::EventKind::kContent) {
       close_reasoning();
-      out(e.text);
-      wrote_content_ = true;
+      text(e.text);
     } else if (e.kind == chat::EventKind::kError) {
       close_reasoning();
       out("[" + e.text + "]");
@@ -131,11 +133,24 @@ class Printer {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
   }
+  // Model text: on a terminal, control characters (other than newline and tab) are shown as
+  // U+FFFD so generated escape sequences cannot drive the terminal.
+  void text(std::string_view s) {
+    if (!tty_) return out(s);
+    std::string t;
+    for (char ch : s) {
+      const unsigned char u = static_cast<unsigned char>(ch);
+      if ((u < 0x20 && ch != '\n' && ch != '\t') || u == 0x7f)
+        t += "\xEF\xBF\xBD";
+      else
+        t += ch;
+    }
+    out(t);
+  }
 
  private:
   bool tty_, hide_;
   bool in_reasoning_ = false;
-  bool wrote_content_ = false;
 };
 
 void print_stats(const engine::TurnStats& s) {
@@ -572,6 +587,11 @@ void run(RunOptions o) {
   Model model(bind_weights(src));
   Tokenizer tok = load_tokenizer(src);
   const ModelConfig& c = model.config();
+  // Sampling defaults the checkpoint ships, unless a flag says otherwise.
+  const GenerationDefaults& gd = src.generation_defaults();
+  if (gd.temperature && !o.temp_given) o.sampling.temperature = static_cast<float>(*gd.temperature);
+  if (gd.top_p && !o.top_p_given) o.sampling.top_p = static_cast<float>(*gd.top_p);
+  if (gd.top_k && !o.top_k_given) o.sampling.top_k = static_cast<int32_t>(*gd.top_k);
   if (c.max_position > 0 && o.n_ctx > c.max_position) {
     std::fprintf(stderr, "r1: -c %lld is more than the model's %lld positions; using %lld\n",
                  static_cast<long long>(o.n_ctx), static_cast<long long>(c.max_position),
@@ -649,7 +669,12 @@ CommandRegistrar reg([](CLI::App& app) {
                 "when the conversation outgrows the context, drop the oldest turns");
   sub->add_flag("--verbose", o->verbose,
                 "after each answer: tokens, thinking tokens, tokens/s, time to first token");
-  sub->callback([o] { run(*o); });
+  sub->callback([o, sub] {
+    o->temp_given = sub->count("--temp") > 0;
+    o->top_p_given = sub->count("--top-p") > 0;
+    o->top_k_given = sub->count("--top-k") > 0;
+    run(*o);
+  });
 });
 
 }  // namespace

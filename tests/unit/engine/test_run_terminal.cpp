@@ -222,5 +222,35 @@ TEST(RunOneShot, FixedSeedIsRepeatableAndPipedOutputHasMarkers) {
   EXPECT_NE(e.err.find("tokens/s"), std::string::npos) << e.err;
 }
 
+TEST(RunOneShot, CheckpointGenerationConfigSetsDefaultsFlagsWin) {
+  test::TempDir dir;
+  const std::string model = dir.file("st");
+  auto made = test::run_command(
+      test::r1_binary() + " make-test-model -q --arch deepseek_v3 --format safetensors " + model);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  test::write_file(model + "/generation_config.json", R"({"temperature": 0.0})");
+  const std::string cmd = test::r1_binary() + " run " + model + " -p Hi -n 20";
+  const auto a = test::run_command(cmd + " --seed 1"), b = test::run_command(cmd + " --seed 2");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);  // greedy from the checkpoint: the seed does not matter
+  const auto g = test::run_command(cmd + " --temp 0");
+  EXPECT_EQ(a.out, g.out);
+  const auto c = test::run_command(cmd + " --seed 1 --temp 1.5"),
+             d = test::run_command(cmd + " --seed 2 --temp 1.5");
+  EXPECT_NE(c.out, d.out);  // the flag wins
+}
+
+TEST(RunOneShot, ContextTooSmallIsAClearError) {
+  test::TempDir dir;
+  const std::string model = dir.file("tiny.gguf");
+  auto made = test::run_command(test::r1_binary() +
+                                " make-test-model -q --arch deepseek_v3 --type Q8_0 " + model);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const auto r = test::run_command(test::r1_binary() + " run " + model +
+                                   " -c 8 -p 'a message much longer than eight tokens of context'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("context"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace r1
