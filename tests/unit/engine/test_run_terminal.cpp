@@ -189,6 +189,23 @@ TEST(RunTerminal, LineEditingAndHistory) {
   mark = t.size();
   t.type("\x1b[A\x1b[A\r");
   ASSERT_TRUE(t.wait_for("temp = 0.5", mark)) << t.screen();
+  // Multi-line input: a line ending with a backslash, and a block between triple quotes.
+  mark = t.size();
+  t.type("/set max-tokens 3\r");
+  ASSERT_TRUE(t.wait_for("max-tokens = 3", mark)) << t.screen();
+  mark = t.size();
+  t.type("first \\\rsecond\r");
+  ASSERT_TRUE(t.wait_for("\n> ", mark + 10)) << t.screen();
+  mark = t.size();
+  t.type("\"\"\"\rline one\rline two\r\"\"\"\r");
+  ASSERT_TRUE(t.wait_for("\n> ", mark + 30)) << t.screen();
+  const std::string saved = dir.file("chat.json");
+  mark = t.size();
+  t.type("/save " + saved + "\r");
+  ASSERT_TRUE(t.wait_for("(saved 4 messages", mark)) << t.screen();
+  const auto j = nlohmann::json::parse(test::read_file(saved))["messages"];
+  EXPECT_EQ(j[0]["content"], "first \nsecond");
+  EXPECT_EQ(j[2]["content"], "line one\nline two");
   // Ctrl-D on an empty line leaves.
   t.type("\x04");
   EXPECT_EQ(t.wait_exit(), 0) << t.screen();
