@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <sstream>
 
@@ -45,6 +46,7 @@ struct RunOptions {
   bool hide_thinking = false;
   bool drop_oldest = false;
   bool verbose = false;
+  bool ignore_eos = false;
   // Which sampling flags were given (the others may come from the checkpoint's
   // generation_config.json).
   bool temp_given = false, top_p_given = false, top_k_given = false;
@@ -612,6 +614,8 @@ void run(RunOptions o) {
   so.stop = o.stop;
   so.system_prompt = o.system;
   so.drop_oldest = o.drop_oldest;
+  if (o.ignore_eos && tok.eos() >= 0)
+    so.sampling.logit_bias[tok.eos()] = -std::numeric_limits<float>::infinity();
   std::unique_ptr<engine::ChatSession> session =
       o.chat_template.empty() ? std::make_unique<engine::ChatSession>(model, tok, so)
                               : std::make_unique<engine::ChatSession>(
@@ -667,6 +671,8 @@ CommandRegistrar reg([](CLI::App& app) {
                   "deepseek-v2)");
   sub->add_flag("--drop-oldest", o->drop_oldest,
                 "when the conversation outgrows the context, drop the oldest turns");
+  sub->add_flag("--ignore-eos", o->ignore_eos,
+                "never end an answer with the end-of-sequence token (for tests and benchmarks)");
   sub->add_flag("--verbose", o->verbose,
                 "after each answer: tokens, thinking tokens, tokens/s, time to first token");
   sub->callback([o, sub] {

@@ -94,7 +94,9 @@ TEST(RunTerminal, ThreeTurnsWithSetAndCtrlC) {
   auto made = test::run_command(test::r1_binary() +
                                 " make-test-model -q --arch deepseek_v3 --type Q8_0 " + model);
   ASSERT_EQ(made.exit_code, 0) << made.err;
-  Terminal t({test::r1_binary(), "run", model, "--temp", "0", "-n", "12", "-c", "4096"});
+  // --ignore-eos: the interrupted answer must still be running when Ctrl-C comes.
+  Terminal t(
+      {test::r1_binary(), "run", model, "--temp", "0", "-n", "12", "-c", "4096", "--ignore-eos"});
   ASSERT_TRUE(t.started());
   ASSERT_TRUE(t.wait_for("/help for help", 0)) << t.screen();
   ASSERT_TRUE(t.wait_for("> ", 0)) << t.screen();
