@@ -410,7 +410,8 @@ const char* kHelp =
     "  /set                 show the settings\n"
     "  /set NAME VALUE      temp, top-k, top-p, min-p, repeat-penalty, presence-penalty,\n"
     "                       frequency-penalty, seed, max-tokens, think-budget, think (on|off),\n"
-    "                       hide-thinking (on|off), verbose (on|off), system TEXT\n";
+    "                       hide-thinking (on|off), verbose (on|off), drop-oldest (on|off),\n"
+    "                       system TEXT\n";
 
 bool parse_bool(const std::string& v) {
   if (v == "on" || v == "true" || v == "1" || v == "yes") return true;
@@ -471,6 +472,8 @@ void set_option(engine::ChatSession& session, const std::string& name, const std
     hide = parse_bool(value);
   else if (name == "verbose")
     verbose = parse_bool(value);
+  else if (name == "drop-oldest")
+    o.drop_oldest = parse_bool(value);
   else if (name == "system")
     o.system_prompt = value;
   else
@@ -569,7 +572,10 @@ void interactive(engine::ChatSession& session, const RunOptions& o) {
       }
       answer(session, text, tty_out, hide, verbose);
     } catch (const engine::ContextFull& e) {
-      std::printf("[context full: %s]\n", e.what());
+      std::printf(
+          "[context full: %s. /drop removes the oldest turn, /reset starts over, "
+          "/set drop-oldest on does it automatically]\n",
+          e.what());
     } catch (const Error& e) {
       std::printf("[error: %s]\n", e.what());
     }

@@ -213,6 +213,40 @@ TEST(RunTerminal, LineEditingAndHistory) {
   EXPECT_EQ(t.wait_exit(), 0) << t.screen();
 }
 
+TEST(RunTerminal, ContextFullIsExplainedAndDropOldestRecovers) {
+  test::TempDir dir;
+  const std::string model = dir.file("tiny.gguf");
+  auto made = test::run_command(test::r1_binary() +
+                                " make-test-model -q --arch deepseek_v3 --type Q8_0 " + model);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Terminal t(
+      {test::r1_binary(), "run", model, "-c", "64", "-n", "4", "--no-think", "--ignore-eos"});
+  ASSERT_TRUE(t.wait_for("> ", 0)) << t.screen();
+  const std::string msg = "tell me about the weather in the mountains today\r";
+  size_t mark = t.size();
+  t.type(msg);
+  ASSERT_TRUE(t.wait_for("\n> ", mark + 10)) << t.screen();
+  // Each turn adds about 30 tokens: the third one no longer fits.
+  bool full = false;
+  for (int i = 0; i < 4 && !full; ++i) {
+    mark = t.size();
+    t.type(msg);
+    ASSERT_TRUE(t.wait_for("\n> ", mark + 10)) << t.screen();
+    full = t.screen().find("[context full:", mark) != std::string::npos;
+  }
+  ASSERT_TRUE(full) << t.screen();
+  EXPECT_NE(t.screen().find("/drop", mark), std::string::npos);
+  mark = t.size();
+  t.type("/set drop-oldest on\r");
+  ASSERT_TRUE(t.wait_for("drop-oldest = on", mark)) << t.screen();
+  mark = t.size();
+  t.type(msg);
+  ASSERT_TRUE(t.wait_for("\n> ", mark + 10)) << t.screen();
+  EXPECT_EQ(t.screen().find("[context full:", mark), std::string::npos) << t.screen();
+  t.type("/exit\r");
+  EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+}
+
 TEST(RunOneShot, FixedSeedIsRepeatableAndPipedOutputHasMarkers) {
   test::TempDir dir;
   const std::string model = dir.file("tiny.gguf");
