@@ -3,23 +3,14 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "chat/special_tokens.h"
 #include "core/check.h"
 
 namespace r1::chat {
 
 namespace {
 
-constexpr std::string_view kThink = "<think>";
-constexpr std::string_view kThinkEnd = "</think>";
-constexpr std::string_view kCallsBegin = "<｜tool▁calls▁begin｜>";
-constexpr std::string_view kCallsEnd = "<｜tool▁calls▁end｜>";
-constexpr std::string_view kCallBegin = "<｜tool▁call▁begin｜>";
-constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
-constexpr std::string_view kSep = "<｜tool▁sep｜>";
-constexpr std::string_view kOutputsBegin = "<｜tool▁outputs▁begin｜>";
-constexpr std::string_view kOutputsEnd = "<｜tool▁outputs▁end｜>";
-constexpr std::string_view kOutputBegin = "<｜tool▁output▁begin｜>";
-constexpr std::string_view kOutputEnd = "<｜tool▁output▁end｜>";
+using namespace tokens;  // NOLINT: the DeepSeek token spellings
 
 // Markers recognised in each state. No marker is a prefix of another, and each has a single
 // '<' (its first byte), so the earliest match in the text is never part of a longer one.

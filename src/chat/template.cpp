@@ -2,26 +2,14 @@
 
 #include <array>
 
+#include "chat/special_tokens.h"
 #include "core/error.h"
 
 namespace r1::chat {
 
 namespace {
 
-// DeepSeek's special tokens as the templates spell them (full-width bars, U+2581 spaces).
-constexpr std::string_view kUser = "<｜User｜>";
-constexpr std::string_view kAssistant = "<｜Assistant｜>";
-constexpr std::string_view kEndOfSentence = "<｜end▁of▁sentence｜>";
-constexpr std::string_view kCallsBegin = "<｜tool▁calls▁begin｜>";
-constexpr std::string_view kCallsEnd = "<｜tool▁calls▁end｜>";
-constexpr std::string_view kCallBegin = "<｜tool▁call▁begin｜>";
-constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
-constexpr std::string_view kSep = "<｜tool▁sep｜>";
-constexpr std::string_view kOutputsBegin = "<｜tool▁outputs▁begin｜>";
-constexpr std::string_view kOutputsEnd = "<｜tool▁outputs▁end｜>";
-constexpr std::string_view kOutputBegin = "<｜tool▁output▁begin｜>";
-constexpr std::string_view kOutputEnd = "<｜tool▁output▁end｜>";
-constexpr std::string_view kThinkEnd = "</think>";
+using namespace tokens;  // NOLINT: the DeepSeek token spellings
 
 bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
