@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 #include <vector>
 
 #include "core/check.h"
+#include "core/thread_pool.h"
 #include "kernels/quants.h"
+#include "kernels/simd.h"
 
 namespace r1::ops {
 
@@ -32,47 +33,84 @@ void load_row(const Matrix& w, int64_t r, float* out) {
 }
 
 float dot(const float* a, const float* b, int64_t n) {
-  // Four partial sums: a fixed order, so results do not depend on the thread split.
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
+  return simd::dot_f32(a, b, n);
 }
 
 void axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+  simd::axpy_f32(a, x, y, n);
 }
 
 namespace {
-void matmul_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
-  std::vector<float> row(static_cast<size_t>(w.cols));
-  for (int64_t r = r0; r < r1; ++r) {
-    load_row(w, r, row.data());
-    for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = dot(row.data(), x + t * w.cols, w.cols);
+// Products with fewer tokens than this read each weight row once and take dot products per
+// token (decode); larger ones decode a tile of rows to float32 and run a register-tiled GEMM.
+constexpr int64_t kGemmMinTokens = 8;
+
+std::vector<float>& scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf;
+}
+
+// Rows [r0, r1) for n (few) tokens. gsum: [n, groups] sums of x over groups of 16.
+void matvec_rows(const Matrix& w, const float* x, int64_t n, const float* gsum, int64_t groups,
+                 float* y, int64_t r0, int64_t r1) {
+  if (!simd::has_row_dot(w.dtype)) {
+    std::vector<float>& row = scratch(static_cast<size_t>(w.cols));
+    for (int64_t r = r0; r < r1; ++r) {
+      load_row(w, r, row.data());
+      for (int64_t t = 0; t < n; ++t)
+        y[t * w.rows + r] = simd::dot_f32(row.data(), x + t * w.cols, w.cols);
+    }
+    return;
+  }
+  for (int64_t r = r0; r < r1; r += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, r1 - r));
+    const uint8_t* rows[4];
+    for (int i = 0; i < nr; ++i) rows[i] = w.data + static_cast<uint64_t>(r + i) * w.row_bytes;
+    float out[4];
+    for (int64_t t = 0; t < n; ++t) {
+      simd::dot_rows(w.dtype, rows, nr, x + t * w.cols, gsum + t * groups, w.cols, out);
+      for (int i = 0; i < nr; ++i) y[t * w.rows + r + i] = out[i];
+    }
+  }
+}
+
+// Rows [r0, r1) for many tokens: decode `tile` rows at a time to float32, then GEMM.
+void gemm_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
+               int64_t tile) {
+  std::vector<float>& buf = scratch(static_cast<size_t>(tile * w.cols));
+  for (int64_t r = r0; r < r1; r += tile) {
+    const int64_t m = std::min(tile, r1 - r);
+    for (int64_t i = 0; i < m; ++i) load_row(w, r + i, buf.data() + i * w.cols);
+    simd::gemm_f32(buf.data(), m, x, n, w.cols, y + r, w.rows);
   }
 }
 }  // namespace
 
 void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   R1_CHECK(w.valid());
-  const int64_t work = w.rows * w.cols * std::max<int64_t>(n, 1);
-  const int64_t threads =
-      std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), w.rows);
-  if (threads <= 1 || work < (1 << 18)) {
-    matmul_rows(w, x, n, y, 0, w.rows);
+  if (n <= 0) return;
+  ThreadPool& pool = ThreadPool::global();
+  const int threads = pool.threads();
+  if (n < kGemmMinTokens) {
+    const int64_t groups = (w.cols + 15) / 16;
+    std::vector<float> gsum(static_cast<size_t>(n * groups));
+    for (int64_t t = 0; t < n; ++t)
+      simd::x_group_sums(x + t * w.cols, w.cols, gsum.data() + t * groups);
+    // Chunks of a multiple of 4 rows; small products stay on one thread.
+    const int64_t work = w.rows * w.cols * n;
+    const int64_t grain =
+        work < (1 << 16) ? w.rows : (balanced_grain(w.rows, threads, 4) + 3) / 4 * 4;
+    pool.parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) {
+      matvec_rows(w, x, n, gsum.data(), groups, y, r0, r1);
+    });
     return;
   }
-  std::vector<std::thread> pool;
-  for (int64_t i = 0; i < threads; ++i)
-    pool.emplace_back(matmul_rows, std::cref(w), x, n, y, w.rows * i / threads,
-                      w.rows * (i + 1) / threads);
-  for (auto& t : pool) t.join();
+  // Tiles of rows whose float32 copy fits in about 512 KiB (L2), at least 4 rows.
+  const int64_t tile = std::clamp<int64_t>((512 << 10) / (w.cols * 4) / 4 * 4, 4, 64);
+  const int64_t grain = std::max(tile, balanced_grain(w.rows, threads, tile) / tile * tile);
+  pool.parallel_for(w.rows, grain,
+                    [&](int64_t r0, int64_t r1) { gemm_rows(w, x, n, y, r0, r1, tile); });
 }
 
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {

@@ -1,0 +1,214 @@
+// SIMD kernels against their scalar references, on every instruction set compiled in and
+// supported by this CPU, for odd sizes too (1 row, 1 column, tails shorter than a vector).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "kernels/ops.h"
+#include "kernels/quants.h"
+#include "kernels/simd.h"
+
+namespace {
+
+using r1::DType;
+namespace q = r1::quants;
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A [rows, cols] matrix stored as type t (quantized from random values).
+struct Stored {
+  DType t;
+  int64_t rows, cols;
+  uint64_t row_bytes;
+  std::vector<uint8_t> bytes;
+  std::vector<float> fp8_scales;
+  r1::ops::Matrix matrix() const {
+    r1::ops::Matrix m;
+    m.dtype = t;
+    m.data = bytes.data();
+    m.rows = rows;
+    m.cols = cols;
+    m.row_bytes = row_bytes;
+    if (t == DType::F8_E4M3) {
+      m.fp8_scales = fp8_scales.data();
+      m.scale_cols = q::fp8_scale_blocks(cols);
+    }
+    return m;
+  }
+  std::vector<float> row(int64_t r) const {
+    std::vector<float> out(static_cast<size_t>(cols));
+    r1::ops::load_row(matrix(), r, out.data());
+    return out;
+  }
+};
+
+Stored make(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+  Stored s{t, rows, cols, *r1::dtype_row_bytes(t, static_cast<uint64_t>(cols)), {}, {}};
+  const auto w = random_floats(static_cast<size_t>(rows * cols), seed);
+  s.bytes.resize(s.row_bytes * rows);
+  if (t == DType::F8_E4M3) {
+    s.fp8_scales.resize(q::fp8_scale_blocks(rows) * q::fp8_scale_blocks(cols));
+    q::quantize_fp8_blocks(w.data(), rows, cols, s.bytes.data(), s.fp8_scales.data());
+    return s;
+  }
+  if (t == DType::Q2_K || t == DType::Q3_K) {  // no quantizer: random codes, sane fp16 scales
+    std::mt19937 rng(seed);
+    for (auto& b : s.bytes) b = static_cast<uint8_t>(rng());
+    const size_t bs = r1::dtype_traits(t).block_bytes;
+    const size_t d_at = t == DType::Q2_K ? 80 : 108;
+    for (size_t o = 0; o + bs <= s.bytes.size(); o += bs) {
+      s.bytes[o + d_at] = 0x00, s.bytes[o + d_at + 1] = 0x2C;  // 0.0625
+      if (t == DType::Q2_K) s.bytes[o + 82] = 0x00, s.bytes[o + 83] = 0x28;
+    }
+    return s;
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    q::quantize_row(t, w.data() + r * cols, s.bytes.data() + r * s.row_bytes, cols);
+  return s;
+}
+
+double ref_dot(const std::vector<float>& a, const float* b, double* mag) {
+  double s = 0, m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    s += static_cast<double>(a[i]) * b[i];
+    m += std::fabs(static_cast<double>(a[i]) * b[i]);
+  }
+  *mag = m;
+  return s;
+}
+
+class Simd : public testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override { r1::simd::force_target(GetParam()); }
+  void TearDown() override { r1::simd::force_target(0); }
+};
+
+TEST_P(Simd, DispatchesToTheForcedTarget) {
+  EXPECT_EQ(r1::simd::target_name(), r1::simd::target_name_of(GetParam()));
+}
+
+TEST_P(Simd, RowDotsEqualScalarReference) {
+  const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
+                         DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+  for (DType t : types) {
+    const int64_t block = r1::dtype_traits(t).block_elems;
+    std::vector<int64_t> sizes = {block, 2 * block, 3 * block, 256, 512, 1024};
+    if (block == 1) sizes.insert(sizes.end(), {1, 3, 7, 15, 17, 33, 100});
+    for (int64_t cols : sizes) {
+      if (cols % block) continue;
+      for (int nr = 1; nr <= 4; ++nr) {
+        const Stored s = make(t, nr, cols, static_cast<uint32_t>(cols * 7 + nr));
+        const auto x = random_floats(static_cast<size_t>(cols), 99 + nr);
+        std::vector<float> gsum(static_cast<size_t>((cols + 15) / 16));
+        r1::simd::x_group_sums(x.data(), cols, gsum.data());
+        const uint8_t* rows[4];
+        for (int i = 0; i < nr; ++i) rows[i] = s.bytes.data() + i * s.row_bytes;
+        float out[4];
+        r1::simd::dot_rows(t, rows, nr, x.data(), gsum.data(), cols, out);
+        for (int i = 0; i < nr; ++i) {
+          double mag;
+          const double want = ref_dot(s.row(i), x.data(), &mag);
+          EXPECT_NEAR(out[i], want, 1e-5 * mag + 1e-6)
+              << r1::dtype_name(t) << " cols " << cols << " rows " << nr << " row " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Simd, MatmulEqualsScalarReferenceForAllTypesAndShapes) {
+  const DType types[] = {DType::F32,  DType::F16,  DType::BF16,   DType::Q8_0,
+                         DType::Q4_0, DType::Q4_K, DType::Q5_K,   DType::Q6_K,
+                         DType::Q2_K, DType::Q3_K, DType::F8_E4M3};
+  struct Shape {
+    int64_t rows, cols, n;
+  };
+  for (DType t : types) {
+    const int64_t block = r1::dtype_traits(t).block_elems;
+    std::vector<Shape> shapes = {{1, 256, 1},    {5, 256, 3}, {67, 512, 1}, {67, 256, 8},
+                                 {130, 256, 13}, {3, 768, 9}, {200, 256, 2}};
+    if (block == 1) shapes.insert(shapes.end(), {{1, 1, 1}, {7, 1, 9}, {9, 33, 17}, {4, 5, 8}});
+    for (const Shape& sh : shapes) {
+      const Stored s = make(t, sh.rows, sh.cols, static_cast<uint32_t>(sh.rows + sh.cols));
+      const auto x = random_floats(static_cast<size_t>(sh.n * sh.cols), 5);
+      std::vector<float> y(static_cast<size_t>(sh.n * sh.rows), NAN);
+      r1::ops::matmul(s.matrix(), x.data(), sh.n, y.data());
+      for (int64_t r = 0; r < sh.rows; ++r) {
+        const auto row = s.row(r);
+        for (int64_t tkn = 0; tkn < sh.n; ++tkn) {
+          double mag;
+          const double want = ref_dot(row, x.data() + tkn * sh.cols, &mag);
+          ASSERT_NEAR(y[tkn * sh.rows + r], want, 1e-5 * mag + 1e-6)
+              << r1::dtype_name(t) << " [" << sh.rows << ", " << sh.cols << "] n " << sh.n
+              << " row " << r << " token " << tkn;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Simd, GemmDotAxpyOddSizes) {
+  for (int64_t m : {1, 3, 4, 5, 9})
+    for (int64_t n : {1, 2, 4, 5, 11})
+      for (int64_t cols : {1, 7, 16, 17, 40}) {
+        const auto w = random_floats(static_cast<size_t>(m * cols), 1);
+        const auto x = random_floats(static_cast<size_t>(n * cols), 2);
+        const int64_t ldy = m + 3;
+        std::vector<float> y(static_cast<size_t>(n * ldy), -7.0f);
+        r1::simd::gemm_f32(w.data(), m, x.data(), n, cols, y.data(), ldy);
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t r = 0; r < m; ++r) {
+            double s = 0;
+            for (int64_t k = 0; k < cols; ++k)
+              s += static_cast<double>(w[r * cols + k]) * x[t * cols + k];
+            ASSERT_NEAR(y[t * ldy + r], s, 1e-4) << m << "x" << n << "x" << cols;
+          }
+          for (int64_t r = m; r < ldy; ++r) ASSERT_EQ(y[t * ldy + r], -7.0f);  // untouched
+        }
+      }
+  for (int64_t len : {0, 1, 3, 15, 16, 17, 31, 33, 1000}) {
+    const auto a = random_floats(static_cast<size_t>(len), 3),
+               b = random_floats(static_cast<size_t>(len), 4);
+    double s = 0;
+    for (int64_t i = 0; i < len; ++i) s += static_cast<double>(a[i]) * b[i];
+    EXPECT_NEAR(r1::simd::dot_f32(a.data(), b.data(), len), s, 1e-4);
+    auto y = b;
+    r1::simd::axpy_f32(0.5f, a.data(), y.data(), len);
+    for (int64_t i = 0; i < len; ++i) ASSERT_FLOAT_EQ(y[i], b[i] + 0.5f * a[i]);
+  }
+}
+
+std::string target_label(const testing::TestParamInfo<int64_t>& info) {
+  std::string s = r1::simd::target_name_of(info.param);
+  for (char& c : s)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTarget, Simd, testing::ValuesIn(r1::simd::supported_targets()),
+                         target_label);
+
+TEST(SimdThreads, MatmulResultDoesNotDependOnThreadCount) {
+  const Stored s = make(DType::Q4_K, 301, 512, 11);
+  const auto x = random_floats(static_cast<size_t>(3 * 512), 12);
+  std::vector<float> y1(3 * 301), y2(3 * 301);
+  r1::ThreadPool::set_threads(1);
+  r1::ops::matmul(s.matrix(), x.data(), 3, y1.data());
+  r1::ThreadPool::set_threads(3);
+  r1::ops::matmul(s.matrix(), x.data(), 3, y2.data());
+  r1::ThreadPool::set_threads(r1::ThreadPool::default_threads());
+  EXPECT_EQ(y1, y2);
+}
+
+}  // namespace
