@@ -31,6 +31,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   std::string dump_logits;
   std::string dump_mtp;
+  int threads = 0;
 };
 
 std::vector<int32_t> parse_ids(const std::string& s) {
@@ -64,6 +65,7 @@ std::vector<int32_t> prompt_tokens(const GenerateOptions& o, const Tokenizer& to
 
 void run_generate(const GenerateOptions& o) {
   ModelSource src = ModelSource::open(o.model);
+  apply_threads(o.threads);
   Model model(bind_weights(src));
   const Tokenizer tok = load_tokenizer(src);
   const ModelConfig& c = model.config();
@@ -129,6 +131,7 @@ CommandRegistrar reg([](CLI::App& app) {
   sub->add_option("-c,--ctx-size", o->n_ctx, "context size (default: prompt + n)")
       ->check(CLI::Range(1, 1 << 24));
   add_sampling_options(sub, o->sampling);
+  add_thread_option(sub, o->threads);
   sub->add_flag("--raw", o->raw, "use the prompt as is, without the chat template");
   sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating after the end-of-sequence token");
   sub->add_flag("--print-ids", o->print_ids, "print the generated token ids instead of text");

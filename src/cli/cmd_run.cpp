@@ -23,8 +23,10 @@
 #include "cli/sampling_options.h"
 #include "core/error.h"
 #include "engine/session.h"
+#include "kernels/simd.h"
 #include "model/forward.h"
 #include "model/source.h"
+#include "model/warmup.h"
 #include "tools/test_model.h"
 
 namespace r1::cli {
@@ -38,7 +40,8 @@ struct RunOptions {
   std::vector<std::string> stop;
   int64_t n_predict = -1;
   int64_t n_ctx = 4096;
-  int threads = 1;
+  int threads = 0;  // 0 = all hardware threads
+  bool no_warmup = false;
   SamplingParams sampling = deepseek_r1_defaults();
   int64_t think_budget = -1;
   std::string think_budget_message;
@@ -592,6 +595,8 @@ void run(RunOptions o) {
   }
   ModelSource src = ModelSource::open(o.model);
   src.validate_tensors();
+  const int threads = apply_threads(o.threads);
+  if (!o.no_warmup) warm_up(src, isatty(STDERR_FILENO) != 0 || o.verbose);
   Model model(bind_weights(src));
   Tokenizer tok = load_tokenizer(src);
   const ModelConfig& c = model.config();
@@ -606,9 +611,10 @@ void run(RunOptions o) {
                  static_cast<long long>(c.max_position));
     o.n_ctx = c.max_position;
   }
-  std::fprintf(stderr, "r1: %s, %s, %.1f MB, context %lld, %d thread%s\n", o.model.c_str(),
+  std::fprintf(stderr, "r1: %s, %s, %.1f MB, context %lld, %d thread%s, %s\n", o.model.c_str(),
                arch_name(c.arch), static_cast<double>(src.file_bytes()) / 1e6,
-               static_cast<long long>(o.n_ctx), o.threads, o.threads == 1 ? "" : "s");
+               static_cast<long long>(o.n_ctx), threads, threads == 1 ? "" : "s",
+               simd::isa_summary().c_str());
 
   engine::SessionOptions so;
   so.n_ctx = o.n_ctx;
@@ -659,9 +665,9 @@ CommandRegistrar reg([](CLI::App& app) {
   sub->add_option("-c,--ctx-size", o->n_ctx, "context size in tokens")
       ->check(CLI::Range(2, 1 << 24))
       ->capture_default_str();
-  sub->add_option("-t,--threads", o->threads,
-                  "threads (accepted for llama.cpp habits; the forward pass runs on one for now)")
-      ->check(CLI::Range(1, 4096));
+  add_thread_option(sub, o->threads);
+  sub->add_flag("--no-warmup", o->no_warmup,
+                "do not read the model's pages before the first answer");
   add_sampling_options(sub, o->sampling);
   sub->add_option("--think-budget", o->think_budget,
                   "end the reasoning after N thinking tokens by inserting </think> (-1 = off)")

@@ -2,7 +2,20 @@
 
 #include <filesystem>
 
+#include "core/thread_pool.h"
+
 namespace r1::cli {
+
+void add_thread_option(CLI::App* app, int& threads) {
+  app->add_option("-t,--threads", threads, "threads of the forward pass (0 = all hardware threads)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+}
+
+int apply_threads(int threads) {
+  ThreadPool::set_threads(threads > 0 ? threads : ThreadPool::default_threads());
+  return ThreadPool::global().threads();
+}
 
 void add_sampling_options(CLI::App* app, SamplingParams& p) {
   app->add_option("--temp", p.temperature, "temperature (0 = greedy, exact argmax)")

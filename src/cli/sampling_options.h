@@ -15,6 +15,11 @@ namespace r1::cli {
 // --frequency-penalty, --seed. Defaults are whatever `p` holds when called.
 void add_sampling_options(CLI::App* app, SamplingParams& p);
 
+// -t/--threads N: threads of the forward pass (0 = all hardware threads, the default).
+void add_thread_option(CLI::App* app, int& threads);
+// Sizes the thread pool; returns the thread count in use.
+int apply_threads(int threads);
+
 // The tokenizer of an opened model (GGUF metadata, or tokenizer.json beside the checkpoint).
 Tokenizer load_tokenizer(const ModelSource& src);
 

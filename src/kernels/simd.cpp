@@ -312,6 +312,37 @@ void Axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+float Sum(const float* p, int64_t n) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  VF s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 4 * static_cast<int64_t>(N) <= n; i += 4 * N) {
+    s0 = hn::Add(s0, hn::LoadU(df, p + i));
+    s1 = hn::Add(s1, hn::LoadU(df, p + i + N));
+    s2 = hn::Add(s2, hn::LoadU(df, p + i + 2 * N));
+    s3 = hn::Add(s3, hn::LoadU(df, p + i + 3 * N));
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+// 12 independent FMA chains (enough to cover the latency of two FMA units), `iters` rounds.
+double FmaLoop(int64_t iters, float* sink) {
+  const DF df;
+  constexpr int kChains = 12;
+  VF acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = hn::Set(df, 1.0f + 0.001f * c);
+  const VF a = hn::Set(df, 0.999999f), b = hn::Set(df, 1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int c = 0; c < kChains; ++c) acc[c] = hn::MulAdd(acc[c], a, b);
+  VF s = acc[0];
+  for (int c = 1; c < kChains; ++c) s = hn::Add(s, acc[c]);
+  *sink = hn::GetLane(s);
+  return 2.0 * kChains * static_cast<double>(hn::Lanes(df)) * static_cast<double>(iters);
+}
+
 int64_t Target() {
   return HWY_TARGET;
 }
@@ -327,6 +358,15 @@ HWY_EXPORT(Gemm);
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
 HWY_EXPORT(Target);
+HWY_EXPORT(Sum);
+HWY_EXPORT(FmaLoop);
+
+float sum_f32(const float* p, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(Sum)(p, n);
+}
+double fma_loop(int64_t iters, float* sink) {
+  return HWY_DYNAMIC_DISPATCH(FmaLoop)(iters, sink);
+}
 
 bool has_row_dot(DType t) {
   switch (t) {
@@ -367,6 +407,18 @@ std::string target_name_of(int64_t target) {
 std::string target_name() {
   return target_name_of(HWY_DYNAMIC_DISPATCH(Target)());
 }
+std::string isa_summary() {
+  const std::string t = target_name();
+  std::string s = t == "AVX3" || t == "AVX3_DL" ? "AVX-512" : t;
+  s += " (Highway " + t + ")";
+#if HWY_ARCH_X86 && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vnni")) s += " +VNNI";
+  if (__builtin_cpu_supports("avx512bf16")) s += " +BF16";
+#endif
+  return s;
+}
+
 std::vector<int64_t> supported_targets() {
   return hwy::SupportedAndGeneratedTargets();
 }

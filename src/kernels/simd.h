@@ -33,10 +33,18 @@ void gemm_f32(const float* w, int64_t m, const float* x, int64_t n, int64_t cols
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a x
 
+// Sum of n floats (streams memory: used to measure read bandwidth).
+float sum_f32(const float* p, int64_t n);
+// Runs `iters` rounds of independent float32 FMA chains on one thread; returns the FLOPs done
+// (the roofline's compute peak). *sink receives a result so the loop is not optimised away.
+double fma_loop(int64_t iters, float* sink);
+
 // The instruction set the dispatcher chose for this CPU (e.g. "AVX3" = AVX-512), and all
 // targets compiled in that the CPU supports (for tests).
 std::string target_name();
 std::vector<int64_t> supported_targets();
+// For people: "AVX-512 (Highway AVX3)", with "+VNNI", "+AMX" when the CPU has them.
+std::string isa_summary();
 std::string target_name_of(int64_t target);
 // Restricts dispatch to one target (tests); 0 restores the default.
 void force_target(int64_t target);

@@ -1,0 +1,16 @@
+// The machine's limits, measured: read bandwidth from memory and float32 FMA throughput, with a
+// given number of threads (the thread pool's). `r1 bench` divides its results by these.
+#pragma once
+
+#include <cstdint>
+
+namespace r1::roofline {
+
+// Read bandwidth in bytes/s: the best of `reps` passes summing a buffer of `bytes` (much larger
+// than the caches) split over the global pool's threads.
+double read_bandwidth(uint64_t bytes = 1ull << 30, int reps = 5);
+
+// Peak float32 FLOP/s (FMA = 2) of the global pool's threads, with the kernels' instruction set.
+double fp32_peak(int reps = 3);
+
+}  // namespace r1::roofline
