@@ -1,12 +1,15 @@
 // Highway kernels, compiled once per x86 target and chosen at run time.
 #include "kernels/simd.h"
 
+#include <cmath>
 #include <cstring>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+// (after highway.h, re-included per target)
+#include <hwy/contrib/math/math-inl.h>
 
 #include "core/check.h"
 #include "core/half.h"
@@ -248,7 +251,8 @@ void GroupSums(const float* x, int64_t cols, float* out) {
 
 // 4 x 4 register tile of dot products: w rows [4, cols], x rows [4, cols].
 template <int MR, int NR>
-HWY_INLINE void GemmTile(const float* w, const float* x, int64_t cols, float* y, int64_t ldy) {
+HWY_INLINE void GemmTile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t cols,
+                         float* y, int64_t ldy) {
   const DF df;
   const size_t N = hn::Lanes(df);
   VF acc[MR][NR];
@@ -257,33 +261,72 @@ HWY_INLINE void GemmTile(const float* w, const float* x, int64_t cols, float* y,
   int64_t k = 0;
   for (; k + static_cast<int64_t>(N) <= cols; k += N) {
     VF wv[MR];
-    for (int i = 0; i < MR; ++i) wv[i] = hn::LoadU(df, w + i * cols + k);
+    for (int i = 0; i < MR; ++i) wv[i] = hn::LoadU(df, w + i * ldw + k);
     for (int j = 0; j < NR; ++j) {
-      const VF xv = hn::LoadU(df, x + j * cols + k);
+      const VF xv = hn::LoadU(df, x + j * ldx + k);
       for (int i = 0; i < MR; ++i) acc[i][j] = hn::MulAdd(wv[i], xv, acc[i][j]);
     }
   }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) {
       float s = hn::GetLane(hn::SumOfLanes(df, acc[i][j]));
-      for (int64_t kk = k; kk < cols; ++kk) s += w[i * cols + kk] * x[j * cols + kk];
+      for (int64_t kk = k; kk < cols; ++kk) s += w[i * ldw + kk] * x[j * ldx + kk];
       y[j * ldy + i] = s;
     }
 }
 
 template <int MR>
-HWY_INLINE void GemmRows(const float* w, const float* x, int64_t n, int64_t cols, float* y,
-                         int64_t ldy) {
+HWY_INLINE void GemmRows(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t n,
+                         int64_t cols, float* y, int64_t ldy) {
   int64_t t = 0;
-  for (; t + 4 <= n; t += 4) GemmTile<MR, 4>(w, x + t * cols, cols, y + t * ldy, ldy);
-  for (; t < n; ++t) GemmTile<MR, 1>(w, x + t * cols, cols, y + t * ldy, ldy);
+  for (; t + 4 <= n; t += 4) GemmTile<MR, 4>(w, ldw, x + t * ldx, ldx, cols, y + t * ldy, ldy);
+  for (; t < n; ++t) GemmTile<MR, 1>(w, ldw, x + t * ldx, ldx, cols, y + t * ldy, ldy);
 }
 
-void Gemm(const float* w, int64_t m, const float* x, int64_t n, int64_t cols, float* y,
-          int64_t ldy) {
+void Gemm(const float* w, int64_t ldw, int64_t m, const float* x, int64_t ldx, int64_t n,
+          int64_t cols, float* y, int64_t ldy) {
   int64_t r = 0;
-  for (; r + 4 <= m; r += 4) GemmRows<4>(w + r * cols, x, n, cols, y + r, ldy);
-  for (; r < m; ++r) GemmRows<1>(w + r * cols, x, n, cols, y + r, ldy);
+  for (; r + 4 <= m; r += 4) GemmRows<4>(w + r * ldw, ldw, x, ldx, n, cols, y + r, ldy);
+  for (; r < m; ++r) GemmRows<1>(w + r * ldw, ldw, x, ldx, n, cols, y + r, ldy);
+}
+
+// z[g, :] += sum_s p[g, s] v[s, :] for g < G, s < B, over dv columns.
+void WeightedRows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t ldv, int64_t B,
+                  int64_t dv, float* z, int64_t ldz) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t g = 0; g < G; ++g) {
+    const float* pg = p + g * ldp;
+    float* zg = z + g * ldz;
+    int64_t j = 0;
+    for (; j + 4 * N <= dv; j += 4 * N) {
+      VF a0 = hn::LoadU(df, zg + j), a1 = hn::LoadU(df, zg + j + N);
+      VF a2 = hn::LoadU(df, zg + j + 2 * N), a3 = hn::LoadU(df, zg + j + 3 * N);
+      for (int64_t s = 0; s < B; ++s) {
+        const VF ps = hn::Set(df, pg[s]);
+        const float* vs = v + s * ldv + j;
+        a0 = hn::MulAdd(ps, hn::LoadU(df, vs), a0);
+        a1 = hn::MulAdd(ps, hn::LoadU(df, vs + N), a1);
+        a2 = hn::MulAdd(ps, hn::LoadU(df, vs + 2 * N), a2);
+        a3 = hn::MulAdd(ps, hn::LoadU(df, vs + 3 * N), a3);
+      }
+      hn::StoreU(a0, df, zg + j);
+      hn::StoreU(a1, df, zg + j + N);
+      hn::StoreU(a2, df, zg + j + 2 * N);
+      hn::StoreU(a3, df, zg + j + 3 * N);
+    }
+    for (; j + N <= dv; j += N) {
+      VF a = hn::LoadU(df, zg + j);
+      for (int64_t s = 0; s < B; ++s)
+        a = hn::MulAdd(hn::Set(df, pg[s]), hn::LoadU(df, v + s * ldv + j), a);
+      hn::StoreU(a, df, zg + j);
+    }
+    for (; j < dv; ++j) {
+      float a = zg[j];
+      for (int64_t s = 0; s < B; ++s) a += pg[s] * v[s * ldv + j];
+      zg[j] = a;
+    }
+  }
 }
 
 float Dot(const float* a, const float* b, int64_t n) {
@@ -343,6 +386,26 @@ double FmaLoop(int64_t iters, float* sink) {
   return 2.0 * kChains * static_cast<double>(hn::Lanes(df)) * static_cast<double>(iters);
 }
 
+// x[i] = exp(scale * x[i] - shift); returns the sum.
+float ExpShiftSum(float* x, int64_t n, float scale, float shift) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const VF vs = hn::Set(df, scale), vshift = hn::Set(df, shift);
+  VF sum = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF e = hn::Exp(df, hn::MulSub(hn::LoadU(df, x + i), vs, vshift));
+    hn::StoreU(e, df, x + i);
+    sum = hn::Add(sum, e);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, sum));
+  for (; i < n; ++i) {
+    x[i] = std::exp(scale * x[i] - shift);
+    s += x[i];
+  }
+  return s;
+}
+
 int64_t Target() {
   return HWY_TARGET;
 }
@@ -355,6 +418,12 @@ namespace r1::simd {
 HWY_EXPORT(DotRows);
 HWY_EXPORT(GroupSums);
 HWY_EXPORT(Gemm);
+HWY_EXPORT(WeightedRows);
+HWY_EXPORT(ExpShiftSum);
+
+float exp_shift_sum(float* x, int64_t n, float scale, float shift) {
+  return HWY_DYNAMIC_DISPATCH(ExpShiftSum)(x, n, scale, shift);
+}
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
 HWY_EXPORT(Target);
@@ -393,7 +462,15 @@ void x_group_sums(const float* x, int64_t cols, float* out) {
 }
 void gemm_f32(const float* w, int64_t m, const float* x, int64_t n, int64_t cols, float* y,
               int64_t ldy) {
-  HWY_DYNAMIC_DISPATCH(Gemm)(w, m, x, n, cols, y, ldy);
+  HWY_DYNAMIC_DISPATCH(Gemm)(w, cols, m, x, cols, n, cols, y, ldy);
+}
+void gemm_f32_strided(const float* w, int64_t ldw, int64_t m, const float* x, int64_t ldx,
+                      int64_t n, int64_t cols, float* y, int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(Gemm)(w, ldw, m, x, ldx, n, cols, y, ldy);
+}
+void weighted_rows(const float* p, int64_t ldp, int64_t g, const float* v, int64_t ldv, int64_t b,
+                   int64_t dv, float* z, int64_t ldz) {
+  HWY_DYNAMIC_DISPATCH(WeightedRows)(p, ldp, g, v, ldv, b, dv, z, ldz);
 }
 float dot_f32(const float* a, const float* b, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n);

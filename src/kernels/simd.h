@@ -30,6 +30,16 @@ void x_group_sums(const float* x, int64_t cols, float* out);
 void gemm_f32(const float* w, int64_t m, const float* x, int64_t n, int64_t cols, float* y,
               int64_t ldy);
 
+// The same with row strides: w rows ldw apart, x rows ldx apart.
+void gemm_f32_strided(const float* w, int64_t ldw, int64_t m, const float* x, int64_t ldx,
+                      int64_t n, int64_t cols, float* y, int64_t ldy);
+// z[i * ldz + j] += sum_s p[i * ldp + s] * v[s * ldv + j] for i < g, s < b, j < dv.
+void weighted_rows(const float* p, int64_t ldp, int64_t g, const float* v, int64_t ldv, int64_t b,
+                   int64_t dv, float* z, int64_t ldz);
+
+// x[i] = exp(scale * x[i] - shift) in place; returns the sum (softmax numerators).
+float exp_shift_sum(float* x, int64_t n, float scale, float shift);
+
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a x
 

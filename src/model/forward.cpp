@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "core/check.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
 
 namespace r1 {
 
@@ -72,6 +75,16 @@ Routing route(const ModelConfig& c, const float* logits, const float* bias) {
   return r;
 }
 
+// Runs fn(head, scratch_in, scratch_out) for every head on the thread pool.
+static void per_head(
+    int64_t heads,
+    const std::function<void(int64_t, std::vector<float>&, std::vector<float>&)>& fn) {
+  ThreadPool::global().parallel_for(heads, 1, [&](int64_t h0, int64_t h1) {
+    std::vector<float> in, out;
+    for (int64_t h = h0; h < h1; ++h) fn(h, in, out);
+  });
+}
+
 Model::Model(std::shared_ptr<const ModelWeights> w) : w_(std::move(w)) {
   attn_scale_ = static_cast<float>(attention_scale(w_->config));
 }
@@ -94,14 +107,25 @@ void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out) cons
     mlp(m.shared, n, h, out);
   else
     std::fill(out, out + n * d, 0.0f);
-  std::vector<float> y(static_cast<size_t>(d));
+  // Route every token, then run each chosen expert once over all the tokens routed to it (one
+  // matrix product per expert: decode reads only the k chosen experts; prefill groups tokens).
   const float* bias = m.correction_bias.empty() ? nullptr : m.correction_bias.data();
+  std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(E));
   for (int64_t t = 0; t < n; ++t) {
     const Routing r = route(c, logits.data() + t * E, bias);
-    for (size_t i = 0; i < r.experts.size(); ++i) {
-      mlp(m.experts[r.experts[i]], 1, h + t * d, y.data());
-      ops::axpy(r.weights[i], y.data(), out + t * d, d);
-    }
+    for (size_t i = 0; i < r.experts.size(); ++i) routed[r.experts[i]].push_back({t, r.weights[i]});
+  }
+  std::vector<float> xin, y;
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = routed[e];
+    if (toks.empty()) continue;
+    const int64_t m_e = static_cast<int64_t>(toks.size());
+    xin.resize(static_cast<size_t>(m_e * d));
+    y.resize(static_cast<size_t>(m_e * d));
+    for (int64_t i = 0; i < m_e; ++i) std::copy_n(h + toks[i].first * d, d, xin.data() + i * d);
+    mlp(m.experts[e], m_e, xin.data(), y.data());  // [m_e, d]
+    for (int64_t i = 0; i < m_e; ++i)
+      ops::axpy(toks[i].second, y.data() + i * d, out + toks[i].first * d, d);
   }
 }
 
@@ -139,26 +163,45 @@ void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, 
     ops::rope(q.data() + t * H * qk, H, qk, nope, nf, w_->rope_inv_freq.data(), pos,
               w_->rope_interleaved);
   }
-  // Absorbed attention per head: q̃ = W_UKᵀ q_nope; score = scale (q̃·c + q_pe·k_pe);
-  // z = Σ p c; o = W_UV z.
+  // Absorbed attention: per head q̃ = W_UKᵀ q_nope [n, H, lora]; then all heads attend over
+  // the shared latent rows: score = scale (q̃·c + q_pe·k_pe); z = Σ p c [n, H, lora];
+  // finally o = W_UV z per head [n, H, vd].
+  std::vector<float> qt(static_cast<size_t>(n * H * lora));
+  per_head(H, [&](int64_t hh, std::vector<float>& in, std::vector<float>& res) {
+    in.resize(static_cast<size_t>(n * nope));
+    res.resize(static_cast<size_t>(n * lora));
+    for (int64_t t = 0; t < n; ++t)
+      std::copy_n(q.data() + (t * H + hh) * qk, nope, in.data() + t * nope);
+    matmul(a.k_b[hh], in.data(), n, res.data());  // [n, lora]
+    for (int64_t t = 0; t < n; ++t)
+      std::copy_n(res.data() + t * lora, lora, qt.data() + (t * H + hh) * lora);
+  });
+  std::vector<float> z(static_cast<size_t>(n * H * lora));
+  ops::attend_many(
+      n,
+      [&](int64_t t) {
+        ops::AttentionHeads at;
+        at.heads = H;
+        at.len = pos0 + t + 1;  // causal: positions 0..pos
+        at.q = qt.data() + t * H * lora, at.ldq = lora, at.dk = lora;
+        at.q2 = q.data() + t * H * qk + nope, at.ldq2 = qk, at.dk2 = rope;
+        at.k = cache.a.data(), at.ldk = lora;
+        at.k2 = cache.b.data(), at.ldk2 = rope;
+        at.v = cache.a.data(), at.ldv = lora, at.dv = lora;
+        at.scale = attn_scale_;
+        return at;
+      },
+      z.data());
   std::vector<float> heads(static_cast<size_t>(n * H * vd));
-  std::vector<float> qt(static_cast<size_t>(lora)), z(static_cast<size_t>(lora));
-  std::vector<float> p;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t len = pos0 + t + 1;  // causal: positions 0..pos
-    p.resize(static_cast<size_t>(len));
-    for (int64_t hh = 0; hh < H; ++hh) {
-      const float* qh = q.data() + (t * H + hh) * qk;
-      matmul(a.k_b[hh], qh, 1, qt.data());  // [lora]
-      for (int64_t s = 0; s < len; ++s)
-        p[s] = attn_scale_ * (ops::dot(qt.data(), cache.a.data() + s * lora, lora) +
-                              ops::dot(qh + nope, cache.b.data() + s * rope, rope));
-      ops::softmax(p.data(), len);
-      std::fill(z.begin(), z.end(), 0.0f);
-      for (int64_t s = 0; s < len; ++s) ops::axpy(p[s], cache.a.data() + s * lora, z.data(), lora);
-      matmul(a.v_b[hh], z.data(), 1, heads.data() + (t * H + hh) * vd);
-    }
-  }
+  per_head(H, [&](int64_t hh, std::vector<float>& in, std::vector<float>& res) {
+    in.resize(static_cast<size_t>(n * lora));
+    res.resize(static_cast<size_t>(n * vd));
+    for (int64_t t = 0; t < n; ++t)
+      std::copy_n(z.data() + (t * H + hh) * lora, lora, in.data() + t * lora);
+    matmul(a.v_b[hh], in.data(), n, res.data());  // [n, vd]
+    for (int64_t t = 0; t < n; ++t)
+      std::copy_n(res.data() + t * vd, vd, heads.data() + (t * H + hh) * vd);
+  });
   matmul(a.o, heads.data(), n, out);  // [n, d]
 }
 
@@ -184,21 +227,23 @@ void Model::attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, 
   R1_CHECK(static_cast<int64_t>(cache.a.size()) == pos0 * kvw);
   cache.a.insert(cache.a.end(), k.begin(), k.end());
   cache.b.insert(cache.b.end(), v.begin(), v.end());
-  std::vector<float> heads(static_cast<size_t>(n * H * hd), 0.0f), p;
+  // Each KV head serves `group` consecutive query heads: one attention per (token, KV head).
+  std::vector<float> heads(static_cast<size_t>(n * H * hd));
   const int64_t group = H / Hkv;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t len = pos0 + t + 1;
-    p.resize(static_cast<size_t>(len));
-    for (int64_t hh = 0; hh < H; ++hh) {
-      const int64_t kh = hh / group;
-      const float* qh = q.data() + (t * H + hh) * hd;
-      for (int64_t s = 0; s < len; ++s)
-        p[s] = attn_scale_ * ops::dot(qh, cache.a.data() + s * kvw + kh * hd, hd);
-      ops::softmax(p.data(), len);
-      float* o = heads.data() + (t * H + hh) * hd;
-      for (int64_t s = 0; s < len; ++s) ops::axpy(p[s], cache.b.data() + s * kvw + kh * hd, o, hd);
-    }
-  }
+  ops::attend_many(
+      n * Hkv,
+      [&](int64_t i) {
+        const int64_t t = i / Hkv, kh = i % Hkv;
+        ops::AttentionHeads at;
+        at.heads = group;
+        at.len = pos0 + t + 1;
+        at.q = q.data() + (t * H + kh * group) * hd, at.ldq = hd, at.dk = hd;
+        at.k = cache.a.data() + kh * hd, at.ldk = kvw;
+        at.v = cache.b.data() + kh * hd, at.ldv = kvw, at.dv = hd;
+        at.scale = attn_scale_;
+        return at;
+      },
+      heads.data());
   matmul(a.o, heads.data(), n, out);
 }
 
