@@ -1,4 +1,6 @@
-// Read-only memory-mapped file. Zero-copy views of tensor data point into the mapping.
+// Read-only memory-mapped file. Zero-copy views of tensor data point into the mapping. A file
+// opened unmapped (open_unmapped) has no data() and is read with read(): bounded-memory tools
+// (convert) use it so that a model larger than the address space they may use can be read.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +17,8 @@ class MappedFile {
   static std::shared_ptr<MappedFile> open(const std::string& path);
   // An in-memory image (fuzzers, tests); `name` stands in for the path in messages.
   static std::shared_ptr<MappedFile> from_bytes(std::string name, std::vector<uint8_t> bytes);
+  // Opens without mapping: data() is null, size() is the file size, read() uses pread.
+  static std::shared_ptr<MappedFile> open_unmapped(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -22,12 +26,17 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  bool mapped() const { return fd_ < 0; }
+  // Copies bytes [offset, offset + n) into dst (from the mapping, or with pread). Throws r1::Error
+  // naming the path for a range past the end or a failed read.
+  void read(uint64_t offset, void* dst, uint64_t n) const;
 
  private:
   MappedFile() = default;
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  int fd_ = -1;                 // open_unmapped: the file, read with pread
   std::vector<uint8_t> owned_;  // backing store of from_bytes images
 };
 

@@ -36,8 +36,17 @@ const std::string& File::path() const {
   return file_ ? file_->path() : kEmpty;
 }
 
-File File::open(const std::string& path) {
-  return parse(MappedFile::open(path));
+File File::open(const std::string& path, bool map) {
+  return parse(map ? MappedFile::open(path) : MappedFile::open_unmapped(path));
+}
+
+void File::read(const TensorInfo& t, uint64_t offset, void* dst, uint64_t n) const {
+  R1_CHECK(file_ != nullptr);
+  if (offset > t.nbytes() || n > t.nbytes() - offset)
+    throw Error(path() + ": read of " + std::to_string(n) + " bytes at offset " +
+                std::to_string(offset) + " of tensor " + quote(t.name) + " (" +
+                std::to_string(t.nbytes()) + " bytes) runs past its end");
+  file_->read(data_offset_ + t.begin + offset, dst, n);  // begin + nbytes <= data size: checked
 }
 
 namespace {
@@ -75,9 +84,7 @@ class FileParser {
 
   File run() {
     read_header_length();
-    detail::JsonDoc doc = detail::parse_json(
-        std::string_view(reinterpret_cast<const char*>(mf_->data()) + 8, header_len_), path_, 8,
-        "header");
+    detail::JsonDoc doc = detail::parse_json(header_, path_, 8, "header");
     if (!doc.value.is_object())  // unreachable after the '{' check, kept for safety
       fail("header.json", 8, "header must be a JSON object");
     if (doc.has_duplicate) report_duplicate(doc.duplicate);
@@ -111,7 +118,9 @@ class FileParser {
     if (size < 8)
       fail("header.length", 0,
            "file has " + std::to_string(size) + " bytes, fewer than the 8-byte header length");
-    header_len_ = read_le64(mf_->data());
+    uint8_t len[8];
+    mf_->read(0, len, 8);
+    header_len_ = read_le64(len);
     if (header_len_ == 0) fail("header.length", 0, "header length is 0");
     if (header_len_ > kMaxHeaderBytes)
       fail("header.length", 0,
@@ -121,7 +130,14 @@ class FileParser {
       fail("header.length", 0,
            "header length " + std::to_string(header_len_) + " runs past the end of the file (" +
                std::to_string(size) + " bytes)");
-    if (mf_->data()[8] != '{') fail("header.start", 8, "header does not start with '{'");
+    if (mf_->data() != nullptr) {
+      header_ = std::string_view(reinterpret_cast<const char*>(mf_->data()) + 8, header_len_);
+    } else {  // unmapped: the header alone is read into memory
+      header_buf_.resize(header_len_);
+      mf_->read(8, header_buf_.data(), header_len_);
+      header_ = header_buf_;
+    }
+    if (header_[0] != '{') fail("header.start", 8, "header does not start with '{'");
     out_.data_offset_ = 8 + header_len_;  // <= size, no overflow: header_len_ <= size - 8
     data_size_ = size - out_.data_offset_;
   }
@@ -221,7 +237,8 @@ class FileParser {
       fail(f_off, at,
            span + " spans " + std::to_string(t.end - t.begin) + " bytes but shape and dtype " +
                dname + " need " + std::to_string(*nbytes));
-    t.data = mf_->data() + out_.data_offset_ + t.begin;  // end <= data size: in the mapping
+    // end <= data size: in the mapping
+    t.data = mf_->data() != nullptr ? mf_->data() + out_.data_offset_ + t.begin : nullptr;
     return t;
   }
 
@@ -264,6 +281,8 @@ class FileParser {
   std::shared_ptr<MappedFile> mf_;
   std::string path_;
   uint64_t header_len_ = 0;
+  std::string header_buf_;  // the header of an unmapped file
+  std::string_view header_;
   uint64_t data_size_ = 0;
   File out_;
 };

@@ -32,7 +32,7 @@ struct TensorInfo {
   std::vector<uint64_t> shape;    // row-major, outermost first (PyTorch order)
   uint64_t begin = 0, end = 0;    // relative to the data section of its file
   uint32_t shard = 0;             // index into Checkpoint::paths()
-  const uint8_t* data = nullptr;  // zero-copy view
+  const uint8_t* data = nullptr;  // zero-copy view (null when the file is opened unmapped)
 
   uint64_t nbytes() const { return end - begin; }
   uint64_t n_elements() const;
@@ -41,8 +41,13 @@ struct TensorInfo {
 // One .safetensors file.
 class File {
  public:
-  static File open(const std::string& path);
+  // map = false: the header is read and checked, tensor data is left on disk (TensorInfo::data is
+  // null) and read with read().
+  static File open(const std::string& path, bool map = true);
   static File parse(std::shared_ptr<MappedFile> file);
+
+  // Copies bytes [offset, offset + n) of tensor `t` (one of this file's) into dst.
+  void read(const TensorInfo& t, uint64_t offset, void* dst, uint64_t n) const;
 
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // Tensors in order of their data offsets.
@@ -67,7 +72,11 @@ class File {
 // shards, and the index must match what the shards hold.
 class Checkpoint {
  public:
-  static Checkpoint open(const std::string& path);
+  // map = false: no shard is mapped; tensor data is read with read() (bounded-memory tools).
+  static Checkpoint open(const std::string& path, bool map = true);
+  bool mapped() const { return mapped_; }
+  // Copies bytes [offset, offset + n) of tensor `t` (one of tensors()) into dst.
+  void read(const TensorInfo& t, uint64_t offset, void* dst, uint64_t n) const;
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find(const std::string& name) const;
@@ -82,6 +91,7 @@ class Checkpoint {
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t> index_;
   std::string dir_;
+  bool mapped_ = true;
 };
 
 // Streaming writer: declare all tensors (the header needs every offset), then write data in

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/check.h"
 #include "core/checked_math.h"
 #include "core/error.h"
 #include "formats/safetensors.h"
@@ -83,7 +84,7 @@ std::map<std::string, std::string> read_index(const std::string& index_path) {
 
 }  // namespace
 
-Checkpoint Checkpoint::open(const std::string& path) {
+Checkpoint Checkpoint::open(const std::string& path, bool map) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) throw Error(path + ": no such file or folder");
@@ -91,6 +92,7 @@ Checkpoint Checkpoint::open(const std::string& path) {
   std::string index_path;
   std::vector<std::string> shard_paths;
   Checkpoint cp;
+  cp.mapped_ = map;
   if (fs::is_directory(st)) {
     cp.dir_ = strip_trailing_slashes(path);
     const fs::path idx = fs::path(cp.dir_) / kIndexFileName;
@@ -133,7 +135,7 @@ Checkpoint Checkpoint::open(const std::string& path) {
 
   // Open every shard; a tensor name may appear in one shard only.
   for (size_t s = 0; s < shard_paths.size(); ++s) {
-    cp.files_.push_back(File::open(shard_paths[s]));
+    cp.files_.push_back(File::open(shard_paths[s], map));
     cp.paths_.push_back(shard_paths[s]);
     for (TensorInfo t : cp.files_.back().tensors()) {
       t.shard = static_cast<uint32_t>(s);
@@ -169,6 +171,11 @@ Checkpoint Checkpoint::open(const std::string& path) {
 const TensorInfo* Checkpoint::find(const std::string& name) const {
   auto it = index_.find(name);
   return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+void Checkpoint::read(const TensorInfo& t, uint64_t offset, void* dst, uint64_t n) const {
+  R1_CHECK(t.shard < files_.size());
+  files_[t.shard].read(t, offset, dst, n);
 }
 
 const std::map<std::string, std::string>& Checkpoint::metadata() const {

@@ -71,7 +71,7 @@ const char* source_format_name(SourceFormat f) {
   return "unknown";
 }
 
-ModelSource ModelSource::open(const std::string& path) {
+ModelSource ModelSource::open(const std::string& path, bool map) {
   ModelSource m;
   m.path_ = path;
   std::error_code ec;
@@ -118,7 +118,7 @@ ModelSource ModelSource::open(const std::string& path) {
                 "or config.json)");
   m.format_ = SourceFormat::kSafetensors;
   m.layout_ = TensorLayout::kHuggingFace;
-  m.st_ = std::make_shared<safetensors::Checkpoint>(safetensors::Checkpoint::open(path));
+  m.st_ = std::make_shared<safetensors::Checkpoint>(safetensors::Checkpoint::open(path, map));
   const std::string dir = m.st_->dir().empty() ? "." : m.st_->dir();
   const std::string cfg = dir + "/config.json";
   if (!fs::exists(cfg))

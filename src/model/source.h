@@ -25,7 +25,7 @@ struct SourceTensor {
   std::string name;
   DType dtype = DType::F32;
   std::vector<uint64_t> shape;
-  const uint8_t* data = nullptr;  // zero-copy view
+  const uint8_t* data = nullptr;  // zero-copy view (null for a checkpoint opened unmapped)
   uint64_t nbytes = 0;
   const SourceTensor* scale = nullptr;  // FP8 weight_scale_inv sibling, when present
 };
@@ -41,7 +41,10 @@ class ModelSource {
  public:
   // Opens `path` (.gguf, *.safetensors, a folder, model.safetensors.index.json or config.json),
   // reads and validates the configuration. Tensors are checked by validate_tensors().
-  static ModelSource open(const std::string& path);
+  // map = false (safetensors only; GGUF files are always mapped): tensor data is not mapped, the
+  // SourceTensor views are null and the data is read through checkpoint()->read() (convert reads
+  // models larger than its address space this way).
+  static ModelSource open(const std::string& path, bool map = true);
   ModelSource(ModelSource&&) = default;
   ModelSource& operator=(ModelSource&&) = default;
   ModelSource(const ModelSource&) = delete;  // tensors point into scales_
@@ -57,7 +60,8 @@ class ModelSource {
   // Tensors in file order (FP8 scale tensors are attached to their weights, not listed).
   const std::vector<SourceTensor>& tensors() const { return tensors_; }
   const SourceTensor* find(const std::string& name) const;
-  const gguf::File* gguf() const { return gguf_.get(); }  // null unless GGUF
+  const gguf::File* gguf() const { return gguf_.get(); }                   // null unless GGUF
+  const safetensors::Checkpoint* checkpoint() const { return st_.get(); }  // null unless HF
   // Keeps the file mappings (and so every tensor view) alive while the holder lives.
   std::shared_ptr<const void> storage() const {
     if (gguf_) return gguf_;

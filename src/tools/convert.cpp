@@ -5,8 +5,10 @@
 #include <map>
 #include <memory>
 
+#include "core/check.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "formats/safetensors.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 #include "model/gguf_config.h"
@@ -20,32 +22,49 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A tensor of the source as a matrix view [rows, cols] (1-D: one row); FP8 scales that are not
-// stored as F32 are decoded into `owned`.
-ops::Matrix matrix_of(const SourceTensor& t,
-                      std::vector<std::unique_ptr<std::vector<float>>>& owned) {
-  ops::Matrix m;
+// A tensor of an unmapped checkpoint, read row by row: its matrix shape [rows, cols] (1-D: one
+// row) without data, and its FP8 block scales decoded to float (1/16384 of the weights).
+struct InputTensor {
+  const safetensors::TensorInfo* info = nullptr;
+  ops::Matrix m;  // data null: each row is read into a buffer
+  std::vector<float> scales;
+};
+
+InputTensor input_of(const SourceTensor& t, const safetensors::Checkpoint& cp) {
+  InputTensor in;
+  in.info = cp.find(t.name);
+  R1_CHECK_MSG(in.info != nullptr, "tensor %s not in the checkpoint", t.name.c_str());
+  ops::Matrix& m = in.m;
   m.dtype = t.dtype;
-  m.data = t.data;
   m.cols = static_cast<int64_t>(t.shape.back());
   m.rows = 1;
   for (size_t i = 0; i + 1 < t.shape.size(); ++i) m.rows *= static_cast<int64_t>(t.shape[i]);
   m.row_bytes = *dtype_row_bytes(t.dtype, t.shape.back());
   if (t.dtype == DType::F8_E4M3) {
     if (t.scale == nullptr) throw Error(t.name + ": FP8 weight without weight_scale_inv");
+    const safetensors::TensorInfo* s = cp.find(t.scale->name);
+    R1_CHECK_MSG(s != nullptr, "scales %s not in the checkpoint", t.scale->name.c_str());
     m.scale_cols = quants::fp8_scale_blocks(m.cols);
-    if (t.scale->dtype == DType::F32) {
-      m.fp8_scales = reinterpret_cast<const float*>(t.scale->data);
-    } else {
-      uint64_t n = 1;
-      for (uint64_t d : t.scale->shape) n *= d;
-      owned.push_back(std::make_unique<std::vector<float>>(n));
-      quants::dequantize_row(t.scale->dtype, t.scale->data, owned.back()->data(),
-                             static_cast<int64_t>(n));
-      m.fp8_scales = owned.back()->data();
-    }
+    std::vector<uint8_t> raw(s->nbytes());
+    cp.read(*s, 0, raw.data(), raw.size());
+    in.scales.resize(s->n_elements());
+    quants::dequantize_row(s->dtype, raw.data(), in.scales.data(),
+                           static_cast<int64_t>(in.scales.size()));
   }
-  return m;
+  return in;
+}
+
+// Row `row` of an input tensor, read with pread into a per-thread buffer and decoded.
+void read_row(const safetensors::Checkpoint& cp, const InputTensor& in, uint64_t row, float* out) {
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(in.m.row_bytes);
+  cp.read(*in.info, row * in.m.row_bytes, buf.data(), in.m.row_bytes);
+  ops::Matrix one = in.m;
+  one.data = buf.data();
+  one.rows = 1;
+  one.scale_row0 = static_cast<int64_t>(row);
+  if (!in.scales.empty()) one.fp8_scales = in.scales.data();
+  ops::load_row(one, 0, out);
 }
 
 const char* gguf_pre_name(const std::string& family) {
@@ -123,7 +142,9 @@ std::vector<std::pair<std::string, gguf::Value>> tokenizer_gguf_kvs(const Tokeni
 
 ConvertResult convert_hf_to_gguf(const std::string& hf_dir, const std::string& out,
                                  const ConvertOptions& o) {
-  ModelSource src = ModelSource::open(hf_dir);
+  // Unmapped: tensors are read row by row (pread), so the address space used does not grow with
+  // the model (docs/PERFORMANCE.md, "Conversion").
+  ModelSource src = ModelSource::open(hf_dir, /*map=*/false);
   if (src.format() != SourceFormat::kSafetensors)
     throw Error(hf_dir + ": not a Hugging Face safetensors checkpoint (" +
                 source_format_name(src.format()) + ")");
@@ -139,16 +160,17 @@ ConvertResult convert_hf_to_gguf(const std::string& hf_dir, const std::string& o
     c.n_mtp_layers = 0;
   }
 
-  // HF name -> matrix view of the checkpoint (read-only, shared by the encoding threads).
-  auto owned = std::make_shared<std::vector<std::unique_ptr<std::vector<float>>>>();
-  auto views = std::make_shared<std::map<std::string, ops::Matrix>>();
+  // HF name -> tensor of the checkpoint (read-only, shared by the encoding threads).
+  const safetensors::Checkpoint* cp = src.checkpoint();
+  R1_CHECK(cp != nullptr);
+  auto inputs = std::make_shared<std::map<std::string, InputTensor>>();
   for (const TensorSpec& s : expected_tensors(c, TensorLayout::kHuggingFace)) {
     const SourceTensor* t = src.find(s.name);
     if (t == nullptr) throw Error(hf_dir + ": missing tensor " + s.name);
-    (*views)[s.name] = matrix_of(*t, *owned);
+    (*inputs)[s.name] = input_of(*t, *cp);
   }
-  HfRowSource rows = [views, owned](const TensorSpec& hf, uint64_t row, float* dst) {
-    ops::load_row(views->at(hf.name), static_cast<int64_t>(row), dst);
+  HfRowSource rows = [inputs, cp](const TensorSpec& hf, uint64_t row, float* dst) {
+    read_row(*cp, inputs->at(hf.name), row, dst);
   };
 
   PlanOptions p;
