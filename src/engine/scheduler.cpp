@@ -83,6 +83,14 @@ struct Scheduler::Slot {
   bool prefilling() const { return active && prefilled < req.prompt.size(); }
 };
 
+std::vector<chat::StreamEvent> Scheduler::feed(Slot& s, const std::string& text) {
+  if (!s.req.raw) return s.parser->feed(text);
+  chat::StreamEvent e;
+  e.kind = chat::EventKind::kContent;
+  e.text = text;
+  return {e};
+}
+
 Scheduler::Scheduler(const Model& model, const Tokenizer& tok, SchedulerOptions options)
     : model_(model), tok_(tok), opt_(options) {
   if (opt_.slots < 1 || opt_.slots > 1024) throw Error("the number of slots must be 1..1024");
@@ -170,9 +178,10 @@ void Scheduler::end_slot(Slot& s, Finish f, std::string error) {
     if (!s.stop->stopped()) {
       std::string rest = s.stop->push(s.decoder->flush());
       rest += s.stop->flush();
-      if (!rest.empty()) events = s.parser->feed(rest);
+      if (!rest.empty()) events = feed(s, rest);
     }
-    for (auto& e : s.parser->finish()) events.push_back(std::move(e));
+    if (!s.req.raw)
+      for (auto& e : s.parser->finish()) events.push_back(std::move(e));
   }
   for (const auto& e : events)
     if (e.kind == chat::EventKind::kToolCall) s.st.tool_calls = true;
@@ -210,7 +219,7 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
   auto push_token = [&](int32_t id) {
     const std::string safe = s.stop->push(s.decoder->push(id));
     if (!safe.empty())
-      for (auto& e : s.parser->feed(safe)) {
+      for (auto& e : feed(s, safe)) {
         if (e.kind == chat::EventKind::kToolCall) st.tool_calls = true;
         events.push_back(std::move(e));
       }

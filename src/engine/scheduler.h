@@ -40,6 +40,7 @@ struct GenerationRequest {
   std::string think_budget_message;
   bool starts_in_reasoning = false;  // the prompt opened `<think>`
   bool parse_tool_calls = false;
+  bool raw = false;  // plain text (every piece is content; no reasoning or tool-call parsing)
   std::vector<std::string> stop;
 };
 
@@ -115,6 +116,7 @@ class Scheduler {
   void start_slot(Slot& s, Pending p);
   bool sample_and_advance(Slot& s, std::vector<int32_t>& next);  // false: finished
   void end_slot(Slot& s, Finish f, std::string error = {});
+  std::vector<chat::StreamEvent> feed(Slot& s, const std::string& text);
 
   const Model& model_;
   const Tokenizer& tok_;
