@@ -1,5 +1,8 @@
 // r1 serve MODEL: the OpenAI/DeepSeek-compatible HTTP server (docs/SERVER.md).
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -103,6 +106,10 @@ void serve(ServeOptions o) {
   so.http_threads = o.http_threads;
   so.drain_seconds = o.drain_seconds;
 
+#ifdef __GLIBC__
+  // Many connection threads: a few shared malloc arenas keep freed memory from piling up.
+  mallopt(M_ARENA_MAX, 4);
+#endif
   server::Server srv(model, tok, so);
   const int port = srv.bind();
   struct sigaction sa = {};

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "core/check.h"
 #include "core/error.h"
@@ -263,10 +266,20 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
 
 void Scheduler::loop() {
   size_t prefill_rr = 0;  // round robin over slots that are prefilling
+  bool trimmed = true;    // memory handed back since the last work
   for (;;) {
     std::vector<std::pair<Slot*, Pending>> admitted;
     {
       std::unique_lock lock(mu_);
+      if (!stopping_ && queue_.empty() && m_.busy_slots == 0 && !trimmed) {
+        // Idle: hand the freed caches' memory back to the system before waiting.
+        lock.unlock();
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        trimmed = true;
+        lock.lock();
+      }
       cv_.wait(lock, [&] {
         if (stopping_ || !queue_.empty()) return true;
         for (const auto& s : slots_)
@@ -315,6 +328,7 @@ void Scheduler::loop() {
       m_.queued = static_cast<int64_t>(queue_.size());
     }
     for (auto& [s, p] : admitted) start_slot(*s, std::move(p));
+    trimmed = false;
 
     // Cancelled requests free their slots before any work is spent on them.
     for (auto& s : slots_)

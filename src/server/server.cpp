@@ -337,7 +337,7 @@ struct Server::Impl {
             s->started = true;
           }
           std::vector<chat::StreamEvent> ev;
-          const bool done = s->h->wait(ev, 100);
+          const bool done = s->h->wait(ev, 50);
           for (const auto& e : ev) {
             if (e.kind == chat::EventKind::kReasoning && s->chat)
               out += chunk({{"reasoning_content", e.text}}, nullptr);
@@ -378,7 +378,7 @@ struct Server::Impl {
               }
             }
             out += "data: [DONE]\n\n";
-          } else if (out.empty() && Clock::now() - s->last_write > std::chrono::seconds(1)) {
+          } else if (out.empty() && Clock::now() - s->last_write > std::chrono::milliseconds(200)) {
             out = ": keep-alive\n\n";  // also finds out whether the client is still there
           }
           if (!out.empty()) {
