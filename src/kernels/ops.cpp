@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/thread_pool.h"
+#include "kernels/int8.h"
 #include "kernels/quants.h"
 #include "kernels/simd.h"
 
@@ -52,8 +53,9 @@ std::vector<float>& scratch(size_t n) {
 }
 
 // Rows [r0, r1) for n (few) tokens. gsum: [n, groups] sums of x over groups of 16.
+// packed: [n] activations quantized for the integer kernel, or null for float activations.
 void matvec_rows(const Matrix& w, const float* x, int64_t n, const float* gsum, int64_t groups,
-                 float* y, int64_t r0, int64_t r1) {
+                 const int8::PackedX* packed, float* y, int64_t r0, int64_t r1) {
   if (!simd::has_row_dot(w.dtype)) {
     std::vector<float>& row = scratch(static_cast<size_t>(w.cols));
     for (int64_t r = r0; r < r1; ++r) {
@@ -69,6 +71,11 @@ void matvec_rows(const Matrix& w, const float* x, int64_t n, const float* gsum, 
     for (int i = 0; i < nr; ++i) rows[i] = w.data + static_cast<uint64_t>(r + i) * w.row_bytes;
     float out[4];
     for (int64_t t = 0; t < n; ++t) {
+      if (packed != nullptr) {
+        int8::dot_rows(w.dtype, rows, nr, packed[t], w.cols, out);
+        for (int i = 0; i < nr; ++i) y[t * w.rows + r + i] = out[i];
+        continue;
+      }
       simd::dot_rows(w.dtype, rows, nr, x + t * w.cols, gsum + t * groups, w.cols, out);
       for (int i = 0; i < nr; ++i) y[t * w.rows + r + i] = out[i];
     }
@@ -97,12 +104,20 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
     std::vector<float> gsum(static_cast<size_t>(n * groups));
     for (int64_t t = 0; t < n; ++t)
       simd::x_group_sums(x + t * w.cols, w.cols, gsum.data() + t * groups);
+    thread_local std::vector<int8::PackedX> packed;
+    const bool use_int8 = int8::supported(w.dtype) && w.cols % 256 == 0;
+    if (use_int8) {
+      if (packed.size() < static_cast<size_t>(n)) packed.resize(static_cast<size_t>(n));
+      for (int64_t t = 0; t < n; ++t) int8::pack(w.dtype, x + t * w.cols, w.cols, packed[t]);
+    }
+    // (a plain pointer: inside the loop body `packed` would name the worker's own copy)
+    const int8::PackedX* xq = use_int8 ? packed.data() : nullptr;
     // Chunks of a multiple of 4 rows; small products stay on one thread.
     const int64_t work = w.rows * w.cols * n;
     const int64_t grain =
         work < (1 << 16) ? w.rows : (balanced_grain(w.rows, threads, 4) + 3) / 4 * 4;
     pool.parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) {
-      matvec_rows(w, x, n, gsum.data(), groups, y, r0, r1);
+      matvec_rows(w, x, n, gsum.data(), groups, xq, y, r0, r1);
     });
     return;
   }

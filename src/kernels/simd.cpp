@@ -53,6 +53,7 @@ HWY_INLINE VI LoadU8(const uint8_t* p) {
 // of lanes i.. of group g as int32.
 struct Q8_0 {
   static constexpr int kElems = 32, kBytes = 34, kGroup = 32;
+  static constexpr bool kOffset = false;
   static HWY_INLINE void Scales(const uint8_t* b, float* s, float* o) {
     s[0] = Half(b);
     o[0] = 0.0f;
@@ -61,6 +62,7 @@ struct Q8_0 {
 };
 struct Q4_0 {
   static constexpr int kElems = 32, kBytes = 18, kGroup = 32;
+  static constexpr bool kOffset = true;
   static HWY_INLINE void Scales(const uint8_t* b, float* s, float* o) {
     s[0] = Half(b);
     o[0] = 8.0f * s[0];
@@ -74,6 +76,7 @@ struct Q4_0 {
 template <bool kFive>
 struct QK45 {
   static constexpr int kElems = 256, kBytes = kFive ? 176 : 144, kGroup = 32;
+  static constexpr bool kOffset = true;
   static constexpr int kQs = kFive ? 48 : 16;  // offset of qs
   static HWY_INLINE void Scales(const uint8_t* b, float* s, float* o) {
     const float d = Half(b), dmin = Half(b + 2);
@@ -97,6 +100,7 @@ struct QK45 {
 };
 struct Q6_K {
   static constexpr int kElems = 256, kBytes = 210, kGroup = 16;
+  static constexpr bool kOffset = true;
   static HWY_INLINE void Scales(const uint8_t* b, float* s, float* o) {
     const float d = Half(b + 208);
     for (int k = 0; k < 16; ++k) {

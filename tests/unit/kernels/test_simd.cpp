@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "kernels/int8.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 #include "kernels/simd.h"
@@ -90,8 +91,15 @@ double ref_dot(const std::vector<float>& a, const float* b, double* mag) {
 
 class Simd : public testing::TestWithParam<int64_t> {
  protected:
-  void SetUp() override { r1::simd::force_target(GetParam()); }
-  void TearDown() override { r1::simd::force_target(0); }
+  // The float32-activation kernels (the integer ones are tested below).
+  void SetUp() override {
+    r1::simd::force_target(GetParam());
+    r1::int8::set_enabled(false);
+  }
+  void TearDown() override {
+    r1::simd::force_target(0);
+    r1::int8::set_enabled(true);
+  }
 };
 
 TEST_P(Simd, DispatchesToTheForcedTarget) {
@@ -200,6 +208,7 @@ INSTANTIATE_TEST_SUITE_P(EveryTarget, Simd, testing::ValuesIn(r1::simd::supporte
                          target_label);
 
 TEST(SimdThreads, MatmulResultDoesNotDependOnThreadCount) {
+  // (with the default kernels: the integer one for Q4_K where the CPU has VNNI)
   const Stored s = make(DType::Q4_K, 301, 512, 11);
   const auto x = random_floats(static_cast<size_t>(3 * 512), 12);
   std::vector<float> y1(3 * 301), y2(3 * 301);
@@ -209,6 +218,54 @@ TEST(SimdThreads, MatmulResultDoesNotDependOnThreadCount) {
   r1::ops::matmul(s.matrix(), x.data(), 3, y2.data());
   r1::ThreadPool::set_threads(r1::ThreadPool::default_threads());
   EXPECT_EQ(y1, y2);
+}
+
+}  // namespace
+
+namespace {
+
+// The integer (int8 activation) kernels: the VNNI kernel equals the scalar integer reference,
+// and both stay close to the float product (the activation rounding is the only difference).
+TEST(Int8, Q4KVnniEqualsIntegerReferenceAndIsCloseToFloat) {
+  for (int64_t cols : {256, 512, 2048}) {
+    for (int nr = 1; nr <= 4; ++nr) {
+      const Stored s = make(DType::Q4_K, nr, cols, static_cast<uint32_t>(cols + nr));
+      auto x = random_floats(static_cast<size_t>(cols), 7 + nr);
+      if (nr == 2) std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero block
+      r1::int8::PackedX px;
+      r1::int8::pack(DType::Q4_K, x.data(), cols, px);
+      const uint8_t* rows[4];
+      for (int i = 0; i < nr; ++i) rows[i] = s.bytes.data() + i * s.row_bytes;
+      float fast[4], ref[4];
+      r1::int8::dot_rows_reference(DType::Q4_K, rows, nr, px, cols, ref);
+      r1::int8::dot_rows(DType::Q4_K, rows, nr, px, cols, fast);
+      for (int i = 0; i < nr; ++i) {
+        double mag;
+        const double exact = ref_dot(s.row(i), x.data(), &mag);
+        EXPECT_NEAR(fast[i], ref[i], 1e-5 * mag + 1e-5) << "cols " << cols << " row " << i;
+        // int8 activations: error about |w||x| / 127 per value at worst, far less on average.
+        EXPECT_NEAR(ref[i], exact, 0.02 * mag) << "cols " << cols << " row " << i;
+      }
+    }
+  }
+}
+
+TEST(Int8, MatmulUsesIntegerKernelOnlyWhenEnabled) {
+  const Stored s = make(DType::Q4_K, 64, 512, 3);
+  const auto x = random_floats(512, 4);
+  std::vector<float> fast(64), exact(64);
+  r1::int8::set_enabled(false);
+  EXPECT_FALSE(r1::int8::supported(DType::Q4_K));
+  r1::ops::matmul(s.matrix(), x.data(), 1, exact.data());
+  r1::int8::set_enabled(true);
+  r1::ops::matmul(s.matrix(), x.data(), 1, fast.data());
+  for (int64_t r = 0; r < 64; ++r) {
+    double mag;
+    const double want = ref_dot(s.row(r), x.data(), &mag);
+    EXPECT_NEAR(exact[r], want, 1e-5 * mag + 1e-6);
+    EXPECT_NEAR(fast[r], want, 0.02 * mag);
+  }
+  if (r1::int8::cpu_has_vnni()) EXPECT_NE(fast, exact);  // the integer path really ran
 }
 
 }  // namespace

@@ -1,0 +1,134 @@
+#include "kernels/int8.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/check.h"
+#include "core/half.h"
+#include "kernels/quants.h"
+
+namespace r1::int8 {
+
+// Implemented in int8_avx512.cpp (compiled for AVX-512 VNNI, called only when the CPU has it).
+void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out);
+
+namespace {
+// R1_EXACT=1 in the environment keeps float32 activations everywhere (reference comparisons).
+bool default_enabled() {
+  const char* e = std::getenv("R1_EXACT");
+  return e == nullptr || *e == '\0' || std::strcmp(e, "0") == 0;
+}
+std::atomic<bool> g_enabled{default_enabled()};
+
+float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// Position of value w (0..255) of a block in the Q4_K order: per 128 values, the low-nibble
+// vector (sub-blocks 0 and 2 of the 4) then the high-nibble vector (sub-blocks 1 and 3).
+int q4_k_position(int w) {
+  const int p = w / 128, r = w % 128, sub = r / 32, l = r % 32;
+  return 128 * p + 64 * (sub & 1) + 32 * (sub / 2) + l;
+}
+}  // namespace
+
+bool cpu_has_vnni() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool supported(DType t) {
+  return g_enabled.load(std::memory_order_relaxed) && t == DType::Q4_K && cpu_has_vnni();
+}
+void set_enabled(bool on) {
+  g_enabled.store(on);
+}
+bool enabled() {
+  return g_enabled.load();
+}
+
+void pack(DType t, const float* x, int64_t cols, PackedX& out) {
+  R1_CHECK_MSG(t == DType::Q4_K, "int8::pack: no integer kernel for %s", dtype_name(t));
+  R1_CHECK(cols % quants::kQK_K == 0);
+  const int64_t nb = cols / quants::kQK_K;
+  out.type = t;
+  out.q.resize(static_cast<size_t>(cols));
+  out.d.resize(static_cast<size_t>(nb));
+  out.bsum.resize(static_cast<size_t>(cols / 32));
+  out.bsum_scaled.resize(out.bsum.size());
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * 256;
+    float amax = 0;
+    for (int i = 0; i < 256; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f;
+    const float inv = d > 0 ? 1.0f / d : 0.0f;
+    out.d[b] = d;
+    int8_t* qb = out.q.data() + b * 256;
+    for (int g = 0; g < 8; ++g) {
+      int32_t s = 0;
+      for (int l = 0; l < 32; ++l) {
+        const int w = 32 * g + l;
+        const int v = static_cast<int>(std::lrintf(xb[w] * inv));
+        const int8_t q = static_cast<int8_t>(std::clamp(v, -127, 127));
+        qb[q4_k_position(w)] = q;
+        s += q;
+      }
+      out.bsum[b * 8 + g] = s;
+      out.bsum_scaled[b * 8 + g] = static_cast<float>(s) * d;
+    }
+  }
+}
+
+void dot_rows_reference(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
+                        int64_t cols, float* out) {
+  R1_CHECK(t == DType::Q4_K && x.type == t);
+  const int64_t nb = cols / 256;
+  for (int r = 0; r < n_rows; ++r) {
+    double total = 0;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ4_K);
+      const float d = half_at(blk), dmin = half_at(blk + 2);
+      const uint8_t* qs = blk + 16;
+      const int8_t* qb = x.q.data() + b * 256;
+      int64_t sum = 0, msum = 0;
+      for (int g = 0; g < 8; ++g) {
+        uint8_t sc, m;
+        quants::get_scale_min_k4(blk + 4, g, &sc, &m);
+        int32_t dot = 0;
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = qs[32 * (g / 2) + l];
+          const int nib = (g & 1) ? byte >> 4 : byte & 15;
+          dot += nib * qb[q4_k_position(32 * g + l)];
+        }
+        sum += static_cast<int64_t>(sc) * dot;
+        msum += static_cast<int64_t>(m) * x.bsum[b * 8 + g];
+      }
+      total += static_cast<double>(d) * x.d[b] * static_cast<double>(sum) -
+               static_cast<double>(dmin) * x.d[b] * static_cast<double>(msum);
+    }
+    out[r] = static_cast<float>(total);
+  }
+}
+
+void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+              float* out) {
+  R1_CHECK(x.type == t && n_rows >= 1 && n_rows <= 4);
+  if (t == DType::Q4_K && cpu_has_vnni()) return dot_rows_q4_k_vnni(rows, n_rows, x, cols, out);
+  dot_rows_reference(t, rows, n_rows, x, cols, out);
+}
+
+}  // namespace r1::int8

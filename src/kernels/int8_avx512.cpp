@@ -1,0 +1,120 @@
+// AVX-512 VNNI kernels of int8.h. Compiled with target attributes and called only after the CPU
+// was checked (int8::cpu_has_vnni), so the rest of the program runs on any x86-64.
+#include <cstring>
+
+#include "core/half.h"
+#include "kernels/int8.h"
+#include "kernels/quants.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define R1_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
+#endif
+
+namespace r1::int8 {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+namespace {
+
+R1_VNNI inline float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// The 8 sub-block scales and the 8 mins of a Q4_K block (6 bits each in 12 bytes), as bytes.
+inline void unpack_scales(const uint8_t* s, uint64_t* sc, uint64_t* m) {
+  uint32_t u0, u1, u2;
+  std::memcpy(&u0, s, 4);
+  std::memcpy(&u1, s + 4, 4);
+  std::memcpy(&u2, s + 8, 4);
+  const uint32_t sc_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  *m = m_lo | (static_cast<uint64_t>(m_hi) << 32);
+}
+
+R1_VNNI inline __m256 bytes_to_floats(uint64_t v) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(v))));
+}
+
+// R rows at once: the four activation vectors of a block are loaded once for all rows.
+template <int R>
+R1_VNNI void q4_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t cols, float* out) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  // Lanes 0-7 take sub-block a's scale, lanes 8-15 sub-block b's: (0,2) (1,3) (4,6) (5,7).
+  const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+  const __m512i i1 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m512i i2 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
+  const __m512i i3 = _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7);
+  __m512 acc[R];
+  __m256 moff[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps(), moff[r] = _mm256_setzero_ps();
+  const int64_t nb = cols / 256;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* xb = x.q.data() + b * 256;
+    const __m512i x0 = _mm512_loadu_si512(xb), x1 = _mm512_loadu_si512(xb + 64);
+    const __m512i x2 = _mm512_loadu_si512(xb + 128), x3 = _mm512_loadu_si512(xb + 192);
+    const __m256 bsx = _mm256_loadu_ps(x.bsum_scaled.data() + b * 8);  // bsum * dx
+    const float dx = x.d[b];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ4_K);
+      uint32_t dd;
+      std::memcpy(&dd, blk, 4);
+      const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));  // d, dmin
+      uint64_t sc, m;
+      unpack_scales(blk + 4, &sc, &m);
+      moff[r] = _mm256_fmadd_ps(_mm256_mul_ps(bytes_to_floats(m), bsx),
+                                _mm256_broadcastss_ps(_mm_movehdup_ps(dm)), moff[r]);
+      const __m512i q0 = _mm512_loadu_si512(blk + 16), q1 = _mm512_loadu_si512(blk + 80);
+      const __m512i l0 = _mm512_and_si512(q0, low4);
+      const __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4);
+      const __m512i l1 = _mm512_and_si512(q1, low4);
+      const __m512i h1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4);
+      const __m512i zero = _mm512_setzero_si512();
+      const __m512 d0 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, l0, x0));
+      const __m512 d1 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, h0, x1));
+      const __m512 d2 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, l1, x2));
+      const __m512 d3 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, h1, x3));
+      const __m512 s = _mm512_castps256_ps512(bytes_to_floats(sc));
+      __m512 blk_sum = _mm512_mul_ps(d0, _mm512_permutexvar_ps(i0, s));
+      blk_sum = _mm512_fmadd_ps(d1, _mm512_permutexvar_ps(i1, s), blk_sum);
+      blk_sum = _mm512_fmadd_ps(d2, _mm512_permutexvar_ps(i2, s), blk_sum);
+      blk_sum = _mm512_fmadd_ps(d3, _mm512_permutexvar_ps(i3, s), blk_sum);
+      const __m512 d = _mm512_broadcastss_ps(_mm_mul_ss(dm, _mm_set_ss(dx)));
+      acc[r] = _mm512_fmadd_ps(blk_sum, d, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m128 lo = _mm256_castps256_ps128(moff[r]), hi = _mm256_extractf128_ps(moff[r], 1);
+    __m128 s4 = _mm_add_ps(lo, hi);
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+    out[r] = _mm512_reduce_add_ps(acc[r]) - _mm_cvtss_f32(s4);
+  }
+}
+
+}  // namespace
+
+void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out) {
+  switch (n_rows) {
+    case 1:
+      return q4_k_rows<1>(rows, x, cols, out);
+    case 2:
+      return q4_k_rows<2>(rows, x, cols, out);
+    case 3:
+      return q4_k_rows<3>(rows, x, cols, out);
+    default:
+      return q4_k_rows<4>(rows, x, cols, out);
+  }
+}
+#else
+void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out) {
+  dot_rows_reference(DType::Q4_K, rows, n_rows, x, cols, out);
+}
+#endif
+
+}  // namespace r1::int8
