@@ -146,6 +146,13 @@ std::shared_ptr<GenerationHandle> Scheduler::submit(GenerationRequest req) {
   return h;
 }
 
+bool Scheduler::full() const {
+  std::lock_guard lock(mu_);
+  int64_t free_slots = 0;
+  for (const auto& s : slots_) free_slots += s->active ? 0 : 1;
+  return stopping_ || static_cast<int64_t>(queue_.size()) >= opt_.queue_max + free_slots;
+}
+
 SchedulerMetrics Scheduler::metrics() const {
   std::lock_guard lock(mu_);
   return m_;

@@ -102,6 +102,8 @@ class Scheduler {
   std::shared_ptr<GenerationHandle> submit(GenerationRequest req);
   // Cancels every queued and running request and ends the loop (idempotent).
   void stop();
+  // True when submit() would refuse for want of room now (a cheap early check for callers).
+  bool full() const;
   SchedulerMetrics metrics() const;
   const SchedulerOptions& options() const { return opt_; }
 

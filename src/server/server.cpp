@@ -405,6 +405,15 @@ struct Server::Impl {
       ~Leave() { --n; }
     } leave{in_flight};
     try {
+      // Overload is answered before any parsing or tokenizing.
+      if (!draining && sched.full()) {
+        {
+          std::lock_guard lock(metrics_mu);
+          ++rejected_queue_full;
+        }
+        throw ApiError(429, "all slots are busy and the queue is full; retry later", {},
+                       "queue_full", "rate_limit_error");
+      }
       const json body = parse_body(req.body, opt.limits);
       const int64_t vocab = model.config().vocab_size;
       Prepared p =

@@ -1,0 +1,142 @@
+// Load test for `r1 serve` (not run in CI): concurrent streaming clients on loopback against a
+// server with N slots and a bounded queue. Bounded and self-stopping: each client makes a fixed
+// number of requests; a 429 is counted (with its latency) and retried after Retry-After's
+// spirit (a short pause). Prints time-to-first-token and per-stream tokens/s percentiles, the
+// aggregate throughput against a single stream, and the number of lost requests and 5xx
+// answers (both must be zero; the exit status says so).
+//
+//   node bench/load_server.mjs R1_BINARY [MODEL] [--clients 64] [--parallel 8] [--queue 16]
+//        [--requests 2] [--max-tokens 128] [--ctx 1024]
+//
+// Without MODEL it makes a tiny random-weight test model.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const argv = process.argv.slice(2);
+const opt = { clients: 64, parallel: 8, queue: 16, requests: 2, "max-tokens": 128, ctx: 1024 };
+const pos = [];
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i].startsWith("--")) opt[argv[i].slice(2)] = Number(argv[++i]);
+  else pos.push(argv[i]);
+}
+const [r1, modelArg] = pos;
+if (!r1) {
+  console.error("usage: node bench/load_server.mjs R1_BINARY [MODEL] [--clients N] [--parallel N] [--queue N]");
+  process.exit(2);
+}
+let model = modelArg, tmp = null;
+if (!model) {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "r1-load-"));
+  model = path.join(tmp, "tiny.gguf");
+  const r = spawnSync(r1, ["make-test-model", "-q", "--arch", "deepseek_v3", "--type", "Q8_0", model]);
+  if (r.status !== 0) throw new Error("make-test-model failed");
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs, p) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+const proc = spawn(r1, ["serve", model, "--port", "0", "--parallel", String(opt.parallel), "--queue", String(opt.queue),
+  "-c", String(opt.ctx), "--http-threads", String(opt.clients + 16)], { stdio: ["ignore", "ignore", "pipe"] });
+let log = "";
+const port = await new Promise((res, rej) => {
+  const t = setTimeout(() => rej(new Error("no start:\n" + log)), 120000);
+  proc.stderr.on("data", (d) => {
+    log += d;
+    const m = log.match(/listening on http:\/\/[^:]+:(\d+)/);
+    if (m) {
+      clearTimeout(t);
+      res(Number(m[1]));
+    }
+  });
+});
+const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+
+// One streaming request: { status, ttft, tokens, seconds, done }.
+async function stream(i) {
+  const t0 = performance.now();
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content: `Question ${i}: tell me a story.` }],
+      max_tokens: opt["max-tokens"], ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+  });
+  if (res.status !== 200) {
+    await res.text();
+    return { status: res.status, ms: performance.now() - t0 };
+  }
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "", ttft = null, tokens = 0, done = false, error = null;
+  for (;;) {
+    const { value, done: end } = await reader.read();
+    if (end) break;
+    buf += dec.decode(value, { stream: true });
+    let k;
+    while ((k = buf.indexOf("\n\n")) >= 0) {
+      const ev = buf.slice(0, k);
+      buf = buf.slice(k + 2);
+      if (!ev.startsWith("data: ")) continue;
+      const data = ev.slice(6);
+      if (data === "[DONE]") {
+        done = true;
+        continue;
+      }
+      const j = JSON.parse(data);
+      if (j.error) error = j.error;
+      if (j.usage) tokens = j.usage.completion_tokens;
+      const d = j.choices?.[0]?.delta;
+      if (ttft === null && d && (d.content || d.reasoning_content)) ttft = (performance.now() - t0) / 1000;
+    }
+  }
+  return { status: 200, ttft, tokens, seconds: (performance.now() - t0) / 1000, done, error };
+}
+
+// Warm-up, then one stream alone for the single-stream speed.
+await stream(-1);
+const single = await stream(-2);
+const singleTps = (single.tokens - 1) / (single.seconds - single.ttft);
+
+const results = [], rejects = [];
+let lost = 0, fivexx = 0;
+const t0 = performance.now();
+await Promise.all(Array.from({ length: opt.clients }, async (_, c) => {
+  for (let r = 0; r < opt.requests; r++) {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      let out;
+      try {
+        out = await stream(c * 1000 + r);
+      } catch (e) {
+        lost++;
+        break;
+      }
+      if (out.status === 429) {
+        rejects.push(out.ms);
+        await sleep(50 + Math.random() * 100);
+        continue;
+      }
+      if (out.status >= 500) fivexx++;
+      else if (out.status !== 200 || !out.done || out.error) lost++;
+      else results.push(out);
+      break;
+    }
+  }
+}));
+const wall = (performance.now() - t0) / 1000;
+const ttfts = results.map((r) => r.ttft);
+const tps = results.map((r) => (r.tokens - 1) / (r.seconds - r.ttft));
+const total = results.reduce((a, r) => a + r.tokens, 0);
+const f = (x, d = 3) => Number(x).toFixed(d);
+console.log(`r1 serve load test: ${opt.clients} clients x ${opt.requests} streaming requests, --parallel ${opt.parallel}, queue ${opt.queue}, ${opt["max-tokens"]} tokens each`);
+console.log(`completed ${results.length}, lost ${lost}, 5xx ${fivexx}, 429 answers ${rejects.length} (p50 ${f(pct(rejects, 50), 1)} ms, p99 ${f(pct(rejects, 99), 1)} ms, max ${f(Math.max(0, ...rejects), 1)} ms)`);
+console.log(`time to first token (s): p50 ${f(pct(ttfts, 50))}  p90 ${f(pct(ttfts, 90))}  p99 ${f(pct(ttfts, 99))}`);
+console.log(`tokens/s per stream:     p50 ${f(pct(tps, 50), 1)}  p90 ${f(pct(tps, 90), 1)}  p99 ${f(pct(tps, 99), 1)}`);
+console.log(`aggregate ${f(total / wall, 1)} tokens/s over ${f(wall, 1)} s; a single stream alone: ${f(singleTps, 1)} tokens/s`);
+proc.kill("SIGTERM");
+await new Promise((r) => proc.on("exit", r));
+if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+process.exit(lost === 0 && fivexx === 0 && results.length === opt.clients * opt.requests ? 0 : 1);
