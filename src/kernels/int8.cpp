@@ -15,6 +15,8 @@ namespace r1::int8 {
 // Implemented in int8_avx512.cpp (compiled for AVX-512 VNNI, called only when the CPU has it).
 void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out);
+void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out);
 
 namespace {
 // R1_EXACT=1 in the environment keeps float32 activations everywhere (reference comparisons).
@@ -52,7 +54,8 @@ bool cpu_has_vnni() {
 }
 
 bool supported(DType t) {
-  return g_enabled.load(std::memory_order_relaxed) && t == DType::Q4_K && cpu_has_vnni();
+  return g_enabled.load(std::memory_order_relaxed) && (t == DType::Q4_K || t == DType::Q6_K) &&
+         cpu_has_vnni();
 }
 void set_enabled(bool on) {
   g_enabled.store(on);
@@ -62,14 +65,18 @@ bool enabled() {
 }
 
 void pack(DType t, const float* x, int64_t cols, PackedX& out) {
-  R1_CHECK_MSG(t == DType::Q4_K, "int8::pack: no integer kernel for %s", dtype_name(t));
+  R1_CHECK_MSG(t == DType::Q4_K || t == DType::Q6_K, "int8::pack: no integer kernel for %s",
+               dtype_name(t));
   R1_CHECK(cols % quants::kQK_K == 0);
+  // Q4_K: sums per 32 (its sub-blocks), permuted order; Q6_K: sums per 16, natural order.
+  const int group = t == DType::Q4_K ? 32 : 16;
   const int64_t nb = cols / quants::kQK_K;
   out.type = t;
   out.q.resize(static_cast<size_t>(cols));
   out.d.resize(static_cast<size_t>(nb));
-  out.bsum.resize(static_cast<size_t>(cols / 32));
+  out.bsum.resize(static_cast<size_t>(cols / group));
   out.bsum_scaled.resize(out.bsum.size());
+  const int groups = 256 / group;
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 256;
     float amax = 0;
@@ -78,25 +85,55 @@ void pack(DType t, const float* x, int64_t cols, PackedX& out) {
     const float inv = d > 0 ? 1.0f / d : 0.0f;
     out.d[b] = d;
     int8_t* qb = out.q.data() + b * 256;
-    for (int g = 0; g < 8; ++g) {
+    for (int g = 0; g < groups; ++g) {
       int32_t s = 0;
-      for (int l = 0; l < 32; ++l) {
-        const int w = 32 * g + l;
+      for (int l = 0; l < group; ++l) {
+        const int w = group * g + l;
         const int v = static_cast<int>(std::lrintf(xb[w] * inv));
         const int8_t q = static_cast<int8_t>(std::clamp(v, -127, 127));
-        qb[q4_k_position(w)] = q;
+        qb[t == DType::Q4_K ? q4_k_position(w) : w] = q;
         s += q;
       }
-      out.bsum[b * 8 + g] = s;
-      out.bsum_scaled[b * 8 + g] = static_cast<float>(s) * d;
+      out.bsum[b * groups + g] = s;
+      out.bsum_scaled[b * groups + g] = static_cast<float>(s) * d;
     }
   }
 }
 
+namespace {
+double q6_k_block_dot(const uint8_t* blk, const int8_t* qb, const int32_t* bsum16) {
+  const uint8_t* ql = blk;
+  const uint8_t* qh = blk + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+  int64_t sum = 0, off = 0;
+  for (int w = 0; w < 256; ++w) {
+    const int n = w / 128, r = w % 128, j = r / 32, l = r % 32;
+    const uint8_t lo = ql[64 * n + l + 32 * (j & 1)];
+    const int low = j >= 2 ? lo >> 4 : lo & 15;
+    const int high = (qh[32 * n + l] >> (2 * j)) & 3;
+    sum += static_cast<int64_t>(sc[w / 16]) * (low | (high << 4)) * qb[w];
+  }
+  for (int g = 0; g < 16; ++g) off += static_cast<int64_t>(sc[g]) * 32 * bsum16[g];
+  return static_cast<double>(sum - off);
+}
+}  // namespace
+
 void dot_rows_reference(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
                         int64_t cols, float* out) {
-  R1_CHECK(t == DType::Q4_K && x.type == t);
+  R1_CHECK((t == DType::Q4_K || t == DType::Q6_K) && x.type == t);
   const int64_t nb = cols / 256;
+  if (t == DType::Q6_K) {
+    for (int r = 0; r < n_rows; ++r) {
+      double total = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ6_K);
+        total += static_cast<double>(half_at(blk + 208)) * x.d[b] *
+                 q6_k_block_dot(blk, x.q.data() + b * 256, x.bsum.data() + b * 16);
+      }
+      out[r] = static_cast<float>(total);
+    }
+    return;
+  }
   for (int r = 0; r < n_rows; ++r) {
     double total = 0;
     for (int64_t b = 0; b < nb; ++b) {
@@ -128,6 +165,7 @@ void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
               float* out) {
   R1_CHECK(x.type == t && n_rows >= 1 && n_rows <= 4);
   if (t == DType::Q4_K && cpu_has_vnni()) return dot_rows_q4_k_vnni(rows, n_rows, x, cols, out);
+  if (t == DType::Q6_K && cpu_has_vnni()) return dot_rows_q6_k_vnni(rows, n_rows, x, cols, out);
   dot_rows_reference(t, rows, n_rows, x, cols, out);
 }
 

@@ -95,7 +95,73 @@ R1_VNNI void q4_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
   }
 }
 
+// Q6_K: per half of a block, the low-nibble vector holds values 0..63 and the high-nibble vector
+// values 64..127 in natural order; the two high bits come from qh. 16 scales per block, one per
+// 16 values (4 int32 lanes of vpdpbusd); codes are stored +32, removed with the sums of x.
+template <int R>
+R1_VNNI void q6_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t cols, float* out) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(0x03);
+  __m512i idx[4];
+  for (int k = 0; k < 4; ++k)
+    idx[k] = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                              _mm512_set1_epi32(4 * k));
+  __m512 acc[R], moff[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps(), moff[r] = _mm512_setzero_ps();
+  const int64_t nb = cols / 256;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* xb = x.q.data() + b * 256;
+    __m512i xv[4];
+    for (int k = 0; k < 4; ++k) xv[k] = _mm512_loadu_si512(xb + 64 * k);
+    const __m512 bsx = _mm512_loadu_ps(x.bsum_scaled.data() + b * 16);  // bsum16 * dx
+    const float dx = x.d[b];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ6_K);
+      const __m512 s =
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(blk + 192))));
+      uint16_t dh;
+      std::memcpy(&dh, blk + 208, 2);
+      const float d = _cvtsh_ss(dh);
+      __m512 blk_sum = _mm512_setzero_ps();
+      for (int n = 0; n < 2; ++n) {
+        const __m512i L = _mm512_loadu_si512(blk + 64 * n);
+        const __m256i H = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * n));
+        const __m512i Hz =
+            _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
+        const __m512i hb_lo = _mm512_slli_epi16(_mm512_and_si512(Hz, low2), 4);
+        const __m512i hb_hi =
+            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(Hz, 4), low2), 4);
+        const __m512i w_lo = _mm512_or_si512(_mm512_and_si512(L, low4), hb_lo);
+        const __m512i w_hi =
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), low4), hb_hi);
+        const __m512i zero = _mm512_setzero_si512();
+        const __m512 p_lo = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w_lo, xv[2 * n]));
+        const __m512 p_hi = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w_hi, xv[2 * n + 1]));
+        blk_sum = _mm512_fmadd_ps(p_lo, _mm512_permutexvar_ps(idx[2 * n], s), blk_sum);
+        blk_sum = _mm512_fmadd_ps(p_hi, _mm512_permutexvar_ps(idx[2 * n + 1], s), blk_sum);
+      }
+      acc[r] = _mm512_fmadd_ps(blk_sum, _mm512_set1_ps(d * dx), acc[r]);
+      moff[r] = _mm512_fmadd_ps(_mm512_mul_ps(s, bsx), _mm512_set1_ps(d), moff[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    out[r] = _mm512_reduce_add_ps(acc[r]) - 32.0f * _mm512_reduce_add_ps(moff[r]);
+}
+
 }  // namespace
+
+void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out) {
+  switch (n_rows) {
+    case 1:
+      return q6_k_rows<1>(rows, x, cols, out);
+    case 2:
+      return q6_k_rows<2>(rows, x, cols, out);
+    case 3:
+      return q6_k_rows<3>(rows, x, cols, out);
+    default:
+      return q6_k_rows<4>(rows, x, cols, out);
+  }
+}
 
 void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {
@@ -114,6 +180,10 @@ void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
 void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {
   dot_rows_reference(DType::Q4_K, rows, n_rows, x, cols, out);
+}
+void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out) {
+  dot_rows_reference(DType::Q6_K, rows, n_rows, x, cols, out);
 }
 #endif
 

@@ -140,7 +140,7 @@ def main():
             failures += 1
             continue
         tie = ref.min_routing_margin < TIE
-        if typ.startswith("Q4_K") and not tie:
+        if typ.startswith(("Q4_K", "Q6_K")) and not tie:
             failures += check_fast_decode(r1, out, ref, label)
         # Greedy continuation: r1's tokens must be the reference's argmax at every step. One
         # reference pass over prompt + continuation checks this (teacher forcing on r1's tokens,

@@ -226,28 +226,31 @@ namespace {
 
 // The integer (int8 activation) kernels: the VNNI kernel equals the scalar integer reference,
 // and both stay close to the float product (the activation rounding is the only difference).
-TEST(Int8, Q4KVnniEqualsIntegerReferenceAndIsCloseToFloat) {
-  for (int64_t cols : {256, 512, 2048}) {
-    for (int nr = 1; nr <= 4; ++nr) {
-      const Stored s = make(DType::Q4_K, nr, cols, static_cast<uint32_t>(cols + nr));
-      auto x = random_floats(static_cast<size_t>(cols), 7 + nr);
-      if (nr == 2) std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero block
-      r1::int8::PackedX px;
-      r1::int8::pack(DType::Q4_K, x.data(), cols, px);
-      const uint8_t* rows[4];
-      for (int i = 0; i < nr; ++i) rows[i] = s.bytes.data() + i * s.row_bytes;
-      float fast[4], ref[4];
-      r1::int8::dot_rows_reference(DType::Q4_K, rows, nr, px, cols, ref);
-      r1::int8::dot_rows(DType::Q4_K, rows, nr, px, cols, fast);
-      for (int i = 0; i < nr; ++i) {
-        double mag;
-        const double exact = ref_dot(s.row(i), x.data(), &mag);
-        EXPECT_NEAR(fast[i], ref[i], 1e-5 * mag + 1e-5) << "cols " << cols << " row " << i;
-        // int8 activations: error about |w||x| / 127 per value at worst, far less on average.
-        EXPECT_NEAR(ref[i], exact, 0.02 * mag) << "cols " << cols << " row " << i;
+TEST(Int8, VnniEqualsIntegerReferenceAndIsCloseToFloat) {
+  for (DType t : {DType::Q4_K, DType::Q6_K})
+    for (int64_t cols : {256, 512, 2048}) {
+      for (int nr = 1; nr <= 4; ++nr) {
+        const Stored s = make(t, nr, cols, static_cast<uint32_t>(cols + nr));
+        auto x = random_floats(static_cast<size_t>(cols), 7 + nr);
+        if (nr == 2) std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero block
+        r1::int8::PackedX px;
+        r1::int8::pack(t, x.data(), cols, px);
+        const uint8_t* rows[4];
+        for (int i = 0; i < nr; ++i) rows[i] = s.bytes.data() + i * s.row_bytes;
+        float fast[4], ref[4];
+        r1::int8::dot_rows_reference(t, rows, nr, px, cols, ref);
+        r1::int8::dot_rows(t, rows, nr, px, cols, fast);
+        for (int i = 0; i < nr; ++i) {
+          double mag;
+          const double exact = ref_dot(s.row(i), x.data(), &mag);
+          EXPECT_NEAR(fast[i], ref[i], 1e-5 * mag + 1e-5)
+              << r1::dtype_name(t) << " cols " << cols << " row " << i;
+          // int8 activations: error about |w||x| / 127 per value at worst, far less on average.
+          EXPECT_NEAR(ref[i], exact, 0.02 * mag)
+              << r1::dtype_name(t) << " cols " << cols << " row " << i;
+        }
       }
     }
-  }
 }
 
 TEST(Int8, MatmulUsesIntegerKernelOnlyWhenEnabled) {
