@@ -19,6 +19,9 @@ class MappedFile {
   static std::shared_ptr<MappedFile> from_bytes(std::string name, std::vector<uint8_t> bytes);
   // Opens without mapping: data() is null, size() is the file size, read() uses pread.
   static std::shared_ptr<MappedFile> open_unmapped(const std::string& path);
+  // Maps only the first min(prefix, size) bytes (a header): data() holds mapped_bytes() bytes,
+  // size() is the file size, read() beyond the prefix uses pread.
+  static std::shared_ptr<MappedFile> open_prefix(const std::string& path, uint64_t prefix);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -26,7 +29,8 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  bool mapped() const { return fd_ < 0; }
+  bool mapped() const { return mapped_bytes_ == size_; }  // the whole file is in data()
+  uint64_t mapped_bytes() const { return mapped_bytes_; }
   // Copies bytes [offset, offset + n) into dst (from the mapping, or with pread). Throws r1::Error
   // naming the path for a range past the end or a failed read.
   void read(uint64_t offset, void* dst, uint64_t n) const;
@@ -36,6 +40,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  uint64_t mapped_bytes_ = 0;   // bytes readable at data()
   int fd_ = -1;                 // open_unmapped: the file, read with pread
   std::vector<uint8_t> owned_;  // backing store of from_bytes images
 };

@@ -92,7 +92,8 @@ struct TensorInfo {
   uint64_t offset = 0;     // relative to the data section of its split file
   uint64_t nbytes = 0;
   uint32_t split = 0;             // which split file holds it
-  const uint8_t* data = nullptr;  // zero-copy view into the mapping
+  uint64_t file_offset = 0;       // absolute offset of its data in that file
+  const uint8_t* data = nullptr;  // zero-copy view into the mapping (null when opened unmapped)
 
   uint64_t n_elements() const;  // product of ne (validated not to overflow at load)
 };
@@ -102,7 +103,9 @@ class File {
   // Opens a .gguf file. If the name matches `*-0000i-of-0000N.gguf` (any i), all N splits are
   // opened and merged (metadata from the first, tensors from all, in split order). Throws
   // FormatError / Error. Limits and error fields: docs/FORMATS.md, section GGUF.
-  static File open(const std::string& path);
+  // map = false: only the header of each file is mapped (a growing prefix, until the metadata and
+  // tensor infos parse); TensorInfo::data is null and tensor data is read with read().
+  static File open(const std::string& path, bool map = true);
   // Parses one in-memory image (used by fuzzers and tests). `name` is used in messages.
   static File parse(std::shared_ptr<MappedFile> file);
 
@@ -116,6 +119,8 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(const std::string& name) const;
   const std::vector<std::string>& paths() const { return paths_; }
+  // Copies bytes [offset, offset + n) of tensor `t` (one of tensors()) into dst.
+  void read(const TensorInfo& t, uint64_t offset, void* dst, uint64_t n) const;
 
  private:
   uint32_t version_ = kVersion;

@@ -7,9 +7,11 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <string_view>
 
+#include "core/check.h"
 #include "core/checked_math.h"
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -26,10 +28,10 @@ using detail::kMinTensorInfoBytes;
 class FileParser {
  public:
   explicit FileParser(std::shared_ptr<MappedFile> mf)
-      : mf_(std::move(mf)), p_(mf_->data()), size_(mf_->size()), path_(mf_->path()) {}
+      : mf_(std::move(mf)), p_(mf_->data()), size_(mf_->mapped_bytes()), path_(mf_->path()) {}
 
   File run();
-  static File open(const std::string& path);
+  static File open(const std::string& path, bool map);
 
   // Where each KV's value and each tensor's name start (for checks made after parsing).
   std::vector<uint64_t> kv_value_at;
@@ -354,7 +356,9 @@ void FileParser::place_tensors() {
   auto start = checked_align_up(pos_, file_.alignment_);
   if (!start) fail("data", pos_, "data section start overflows");
   const uint64_t data_start = *start;
-  const uint64_t data_size = size_ > data_start ? size_ - data_start : 0;
+  // The whole file, also when only its header is mapped (parsing stayed within the mapping).
+  const uint64_t file_size = mf_->size();
+  const uint64_t data_size = file_size > data_start ? file_size - data_start : 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     TensorInfo& t = tensors[i];
     auto end = checked_add(t.offset, t.nbytes);
@@ -363,7 +367,8 @@ void FileParser::place_tensors() {
            "data [" + std::to_string(t.offset) + ", +" + std::to_string(t.nbytes) +
                ") lies outside the data section (" + std::to_string(data_size) +
                " bytes from file offset " + std::to_string(data_start) + "); truncated file?");
-    t.data = p_ + data_start + t.offset;
+    t.file_offset = data_start + t.offset;
+    t.data = mf_->mapped() ? p_ + t.file_offset : nullptr;
   }
   std::vector<size_t> order(tensors.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -435,11 +440,34 @@ bool file_exists(const std::string& path) {
 
 }  // namespace
 
-File FileParser::open(const std::string& path) {
+// Parses one file. Unmapped: maps a prefix of the file and parses within it; when that fails and
+// the file is longer, retries with a prefix four times longer (the last try maps the whole file,
+// so a malformed file gets the error a mapped parse gives).
+std::unique_ptr<FileParser> parse_file(const std::string& path, bool map, File& out) {
+  if (map) {
+    auto fp = std::make_unique<FileParser>(MappedFile::open(path));
+    out = fp->run();
+    return fp;
+  }
+  for (uint64_t prefix = 16ull << 20;; prefix = prefix > (1ull << 60) ? prefix : prefix * 4) {
+    auto mf = MappedFile::open_prefix(path, prefix);
+    const bool whole = mf->mapped();
+    auto fp = std::make_unique<FileParser>(std::move(mf));
+    try {
+      out = fp->run();
+      return fp;
+    } catch (const FormatError&) {
+      if (whole) throw;
+    }
+  }
+}
+
+File FileParser::open(const std::string& path, bool map) {
   auto name = parse_split_path(path);
   if (!name) {
-    FileParser fp(MappedFile::open(path));
-    File f = fp.run();
+    File f;
+    auto parser = parse_file(path, map, f);
+    FileParser& fp = *parser;
     SplitKey count = split_key(f, fp, path, kKeySplitCount, ValueType::U16, false);
     if (count.present && count.value > 1)
       throw FormatError(path, count.field, count.at,
@@ -462,8 +490,9 @@ File FileParser::open(const std::string& path) {
   int64_t declared_tensors = 0;
   SplitKey first_tensors;
   for (uint32_t i = 0; i < m; ++i) {
-    FileParser fp(MappedFile::open(paths[i]));
-    File f = fp.run();
+    File f;
+    auto parser = parse_file(paths[i], map, f);
+    FileParser& fp = *parser;
     const std::string& p = paths[i];
     if (m == 1 && f.find(kKeySplitCount) == nullptr && f.find(kKeySplitNo) == nullptr)
       return f;  // a plain file that happens to be named like a split
@@ -514,8 +543,17 @@ File FileParser::open(const std::string& path) {
   return merged;
 }
 
-File File::open(const std::string& path) {
-  return FileParser::open(path);
+File File::open(const std::string& path, bool map) {
+  return FileParser::open(path, map);
+}
+
+void File::read(const TensorInfo& t, uint64_t offset, void* dst, uint64_t n) const {
+  R1_CHECK(t.split < files_.size());
+  if (offset > t.nbytes || n > t.nbytes - offset)
+    throw Error(paths_[t.split] + ": read of " + std::to_string(n) + " bytes at offset " +
+                std::to_string(offset) + " of tensor '" + t.name + "' (" +
+                std::to_string(t.nbytes) + " bytes) runs past its end");
+  files_[t.split]->read(t.file_offset + offset, dst, n);
 }
 
 File File::parse(std::shared_ptr<MappedFile> file) {

@@ -81,7 +81,7 @@ ModelSource ModelSource::open(const std::string& path, bool map) {
 
   if (!is_dir && ends_with(name, ".gguf")) {
     m.format_ = SourceFormat::kGguf;
-    m.gguf_ = std::make_shared<gguf::File>(gguf::File::open(path));
+    m.gguf_ = std::make_shared<gguf::File>(gguf::File::open(path, map));
     m.config_ = config_from_gguf(*m.gguf_);
     m.file_bytes_ = m.gguf_->file_bytes();
     m.file_count_ = m.gguf_->paths().size();

@@ -41,9 +41,9 @@ class ModelSource {
  public:
   // Opens `path` (.gguf, *.safetensors, a folder, model.safetensors.index.json or config.json),
   // reads and validates the configuration. Tensors are checked by validate_tensors().
-  // map = false (safetensors only; GGUF files are always mapped): tensor data is not mapped, the
-  // SourceTensor views are null and the data is read through checkpoint()->read() (convert reads
-  // models larger than its address space this way).
+  // map = false: tensor data is not mapped (a GGUF maps its header only), the SourceTensor views
+  // are null and the data is read through checkpoint()->read() or gguf()->read() (convert and
+  // quantize read models larger than their address space this way).
   static ModelSource open(const std::string& path, bool map = true);
   ModelSource(ModelSource&&) = default;
   ModelSource& operator=(ModelSource&&) = default;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/check.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "kernels/ops.h"
@@ -56,7 +57,10 @@ bool skip_key(const std::string& k) {
 
 QuantizeResult quantize_gguf(const std::string& in, const std::string& out,
                              const QuantizeOptions& o) {
-  ModelSource src = ModelSource::open(in);
+  // Unmapped: the header is mapped, tensor data read with pread (docs/PERFORMANCE.md,
+  // "Conversion"), so the address space used does not grow with the model.
+  ModelSource src = ModelSource::open(in, /*map=*/false);
+  const gguf::File* file = src.gguf();
   if (src.format() != SourceFormat::kGguf) throw Error(in + ": not a GGUF file");
   src.validate_tensors();
   const ModelConfig& c = src.config();
@@ -121,27 +125,37 @@ QuantizeResult quantize_gguf(const std::string& in, const std::string& out,
   const WriteFn write = [&](const void* p, uint64_t n) { w.write_data(p, n); };
   for (size_t i = 0; i < inputs.size(); ++i) {
     const SourceTensor& t = *inputs[i];
+    const gguf::TensorInfo* info = file->find_tensor(t.name);
+    R1_CHECK_MSG(info != nullptr, "tensor %s not in the GGUF", t.name.c_str());
     if (r.tensors[i].copied) {
       constexpr uint64_t kChunk = 32ull << 20;
+      std::vector<uint8_t> buf(std::min(kChunk, t.nbytes));
       for (uint64_t off = 0; off < t.nbytes; off += kChunk) {
         const uint64_t n = std::min(kChunk, t.nbytes - off);
-        w.write_data(t.data + off, n);
+        file->read(*info, off, buf.data(), n);
+        w.write_data(buf.data(), n);
         done += n;
         progress.update(done);
       }
       continue;
     }
-    ops::Matrix m;
+    ops::Matrix m;  // one row, read into a per-thread buffer
     m.dtype = t.dtype;
-    m.data = t.data;
     m.cols = static_cast<int64_t>(t.shape.back());
-    m.rows = static_cast<int64_t>(r.tensors[i].elements / t.shape.back());
+    m.rows = 1;
     m.row_bytes = *dtype_row_bytes(t.dtype, t.shape.back());
     PlannedTensor p;
     p.spec.name = t.name;
     p.spec.shape = t.shape;
     p.dtype = types[i];
-    p.row = [m](uint64_t row, float* dst) { ops::load_row(m, static_cast<int64_t>(row), dst); };
+    p.row = [m, file, info](uint64_t row, float* dst) {
+      thread_local std::vector<uint8_t> buf;
+      buf.resize(m.row_bytes);
+      file->read(*info, row * m.row_bytes, buf.data(), m.row_bytes);
+      ops::Matrix one = m;
+      one.data = buf.data();
+      ops::load_row(one, 0, dst);
+    };
     EncodeStats stats;
     stream_tensor(p, write, progress, done, o.report ? &stats : nullptr);
     r.tensors[i].relative_rms = stats.relative_rms();

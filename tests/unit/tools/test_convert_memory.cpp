@@ -1,7 +1,8 @@
 // Bounded-memory conversion: a safetensors checkpoint opened unmapped reads the same bytes as the
-// mapped one, and `r1 convert` converts a model larger than the address space it is allowed
-// (`ulimit -v` below the model's size, where merely mapping the model fails) into a GGUF that
-// loads. The real-shape figure (R1-Distill-Qwen-1.5B) is in docs/PERFORMANCE.md.
+// mapped one (a GGUF opened unmapped too, its header only mapped), and `r1 convert` and
+// `r1 quantize` process a model larger than the address space they are allowed (`ulimit -v`
+// below the model's size, where merely mapping the model fails) into a GGUF that loads. The
+// real-shape figure (R1-Distill-Qwen-1.5B) is in docs/PERFORMANCE.md.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/source.h"
 #include "test_util.h"
@@ -20,15 +22,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string write_model(const test::TempDir& dir, const std::string& type, int64_t layers) {
+std::string write_model(const test::TempDir& dir, const std::string& type, int64_t layers,
+                        FileKind format = FileKind::kSafetensors, uint32_t split = 1) {
   TestModelOptions o;
   o.config = test_model_config("tiny", Arch::kQwen2);
   if (layers > 0) o.config.n_layers = layers;
   o.seed = 21;
   o.progress = false;
   o.weights = parse_weight_type(type);
-  o.format = FileKind::kSafetensors;
-  const std::string out = dir.file("hf");
+  o.format = format;
+  o.split_count = split;
+  const std::string out = dir.file(format == FileKind::kGguf ? "m.gguf" : "hf");
   write_test_model(o, out);
   return out;
 }
@@ -94,6 +98,70 @@ TEST(UnmappedCheckpoint, ChecksTheHeaderAsTheMappedReader) {
   EXPECT_THROW(safetensors::File::open(tiny, false), FormatError);
 }
 
+TEST(UnmappedGguf, ReadsTheSameBytesAsTheMapping) {
+  for (uint32_t split : {1u, 2u}) {
+    test::TempDir dir;
+    write_model(dir, "Q8_0", 0, FileKind::kGguf, split);
+    std::string path = dir.file("m.gguf");
+    if (split > 1) path = dir.file("m-00001-of-00002.gguf");
+    const gguf::File mapped = gguf::File::open(path);
+    const gguf::File unmapped = gguf::File::open(path, /*map=*/false);
+    EXPECT_EQ(mapped.metadata().size(), unmapped.metadata().size());
+    for (size_t i = 0; i < mapped.metadata().size(); ++i)
+      EXPECT_TRUE(mapped.metadata()[i] == unmapped.metadata()[i]) << mapped.metadata()[i].first;
+    ASSERT_EQ(mapped.tensors().size(), unmapped.tensors().size());
+    for (size_t i = 0; i < mapped.tensors().size(); ++i) {
+      const gguf::TensorInfo& a = mapped.tensors()[i];
+      const gguf::TensorInfo& b = unmapped.tensors()[i];
+      EXPECT_EQ(a.name, b.name);
+      EXPECT_EQ(a.split, b.split);
+      std::vector<uint8_t> whole(b.nbytes), via_mapped(a.nbytes);
+      unmapped.read(b, 0, whole.data(), whole.size());
+      mapped.read(a, 0, via_mapped.data(), via_mapped.size());
+      EXPECT_EQ(std::memcmp(whole.data(), a.data, whole.size()), 0) << b.name;
+      EXPECT_EQ(whole, via_mapped) << b.name;
+      std::vector<uint8_t> one(1);
+      EXPECT_THROW(unmapped.read(b, b.nbytes, one.data(), 1), Error) << b.name;
+    }
+  }
+}
+
+TEST(UnmappedGguf, MalformedFilesGetTheMappedError) {
+  // A header longer than the first prefix (16 MiB), then a file cut inside its metadata: the
+  // unmapped open retries with longer prefixes and ends with the error of a mapped open.
+  test::TempDir dir;
+  gguf::Writer w(dir.file("big.gguf"));
+  w.add_kv("general.architecture", gguf::Value::str("llama"));
+  w.add_kv("big", gguf::Value::str(std::string(20u << 20, 'x')));
+  w.add_tensor("t", {32}, DType::F32);
+  w.write_header();
+  std::vector<float> data(32, 1.5f);
+  w.write_data(data.data(), data.size() * sizeof(float));
+  w.finish();
+  const gguf::File ok = gguf::File::open(dir.file("big.gguf"), false);
+  ASSERT_EQ(ok.tensors().size(), 1u);
+  std::vector<float> back(32);
+  ok.read(ok.tensors()[0], 0, back.data(), 128);
+  EXPECT_EQ(back, data);
+
+  const std::string cut = dir.file("cut.gguf");
+  fs::copy_file(dir.file("big.gguf"), cut);
+  fs::resize_file(cut, 18u << 20);
+  std::string mapped_err, unmapped_err;
+  try {
+    gguf::File::open(cut);
+  } catch (const FormatError& e) {
+    mapped_err = e.what();
+  }
+  try {
+    gguf::File::open(cut, false);
+  } catch (const FormatError& e) {
+    unmapped_err = e.what();
+  }
+  EXPECT_FALSE(mapped_err.empty());
+  EXPECT_EQ(mapped_err, unmapped_err);
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define R1_ASAN 1
 #elif defined(__has_feature)
@@ -127,7 +195,7 @@ TEST(ConvertMemory, ModelLargerThanTheAddressSpaceLimit) {
 
   const std::string out = dir.file("out.gguf");
   r = test::run_command("sh -c '" + ulimit + r1 + " convert " + hf + " " + out +
-                        " --type Q8_0 -q'");
+                        " --type BF16 -q'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out + ".partial"));
@@ -136,6 +204,17 @@ TEST(ConvertMemory, ModelLargerThanTheAddressSpaceLimit) {
   r = test::run_command(r1 + " inspect " + out);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(std::to_string(layers) + " × d_model 256"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("BF16"), std::string::npos) << r.out;
+
+  // Quantizing that GGUF (larger than the limit too) under the same limit.
+  ASSERT_GT(fs::file_size(out), limit);
+  const std::string q8 = dir.file("q8.gguf");
+  r = test::run_command("sh -c '" + ulimit + r1 + " inspect " + out + "'");
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  r = test::run_command("sh -c '" + ulimit + r1 + " quantize " + out + " " + q8 + " Q8_0 -q'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_command(r1 + " inspect " + q8);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Q8_0"), std::string::npos) << r.out;
 }
 
