@@ -375,6 +375,29 @@ CompletionRequest parse_completion_request(const json& body, const Limits& limit
   return r;
 }
 
+json tool_call_json(const chat::ToolCall& c, const std::string& id, size_t index, bool stream) {
+  json j = {{"id", id},
+            {"type", c.type.empty() ? "function" : c.type},
+            {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
+  if (stream) j["index"] = index;
+  return j;
+}
+
+json chat_message_json(const chat::ParsedResponse& p, const std::string& id_base, bool thinking) {
+  json msg = {
+      {"role", "assistant"},
+      {"content", p.tool_calls.empty() || !p.content.empty() ? json(p.content) : json(nullptr)}};
+  if (!p.reasoning_content.empty() || thinking) msg["reasoning_content"] = p.reasoning_content;
+  if (!p.tool_calls.empty()) {
+    json calls = json::array();
+    for (size_t i = 0; i < p.tool_calls.size(); ++i)
+      calls.push_back(
+          tool_call_json(p.tool_calls[i], "call_" + id_base + "-" + std::to_string(i), i, false));
+    msg["tool_calls"] = calls;
+  }
+  return msg;
+}
+
 std::string tools_system_prompt(const std::vector<chat::Tool>& tools) {
   std::string s = "You can call these functions:\n";
   for (const auto& t : tools) {

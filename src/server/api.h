@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chat/conversation.h"
+#include "chat/reasoning_parser.h"
 #include "sampling/sampler.h"
 
 namespace r1::server {
@@ -91,6 +92,15 @@ int64_t think_budget_of_effort(std::string_view effort);
 // A system prompt describing the tools (DeepSeek's templates do not render tool definitions),
 // ending with how to call them in DeepSeek's tool-call format.
 std::string tools_system_prompt(const std::vector<chat::Tool>& tools);
+
+// One tool call as OpenAI returns it; `index` only in stream deltas.
+nlohmann::json tool_call_json(const chat::ToolCall& c, const std::string& id, size_t index,
+                              bool stream);
+// The assistant message of a whole chat answer: content (null when the answer is only tool
+// calls), reasoning_content (when there is reasoning or thinking was on), tool_calls (ids
+// "call_<id_base>-<i>").
+nlohmann::json chat_message_json(const chat::ParsedResponse& p, const std::string& id_base,
+                                 bool thinking);
 
 // The JSON text of a value for the wire: invalid UTF-8 (never expected) replaced, not thrown.
 std::string dump(const nlohmann::json& j);

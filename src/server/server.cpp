@@ -67,14 +67,6 @@ json usage_json(const engine::GenerationStats& st) {
           {"completion_tokens_details", {{"reasoning_tokens", st.thinking_tokens}}}};
 }
 
-json tool_call_json(const chat::ToolCall& c, const std::string& id, size_t index, bool stream) {
-  json j = {{"id", id},
-            {"type", c.type.empty() ? "function" : c.type},
-            {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
-  if (stream) j["index"] = index;
-  return j;
-}
-
 const std::array<std::string, 5> kEndpoints = {"/v1/chat/completions", "/v1/completions",
                                                "/v1/models", "/health", "/metrics"};
 
@@ -255,19 +247,7 @@ struct Server::Impl {
     const std::string id = new_id(chat_api ? "chatcmpl-" : "cmpl-");
     json choice;
     if (chat_api) {
-      json msg = {
-          {"role", "assistant"},
-          {"content", parsed.tool_calls.empty() || !parsed.content.empty() ? json(parsed.content)
-                                                                           : json(nullptr)}};
-      if (!parsed.reasoning_content.empty() || g.thinking)
-        msg["reasoning_content"] = parsed.reasoning_content;
-      if (!parsed.tool_calls.empty()) {
-        json calls = json::array();
-        for (size_t i = 0; i < parsed.tool_calls.size(); ++i)
-          calls.push_back(tool_call_json(parsed.tool_calls[i],
-                                         "call_" + id + "-" + std::to_string(i), i, false));
-        msg["tool_calls"] = calls;
-      }
+      const json msg = chat_message_json(parsed, id, g.thinking);
       choice = {{"index", 0},
                 {"message", msg},
                 {"logprobs", nullptr},
