@@ -207,6 +207,11 @@ GenerationParams common_params(Fields& f, const Limits& limits, const Defaults& 
   if (f.integer("top_logprobs", 0, 0, 20) != 0)
     throw ApiError(422, "'top_logprobs' is not supported", "top_logprobs", "unsupported_value");
   f.string("user", "", 256);  // accepted, unused
+  // Sent by some OpenAI clients; accepted and ignored.
+  f.boolean("store", false);
+  if (const json* md = f.get("metadata"); md != nullptr && !md->is_object())
+    throw wrong_type("metadata", "an object", *md);
+  f.string("service_tier", "", 64);
 
   g.thinking = f.boolean("thinking", d.thinking);
   g.think_budget = d.think_budget;
