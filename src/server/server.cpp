@@ -466,6 +466,14 @@ struct Server::Impl {
     http.set_tcp_nodelay(true);
 
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // cpp-httplib bounds each header line (8 KiB) but not their number; refuse many.
+      size_t header_bytes = 0;
+      for (const auto& [k, v] : req.headers) header_bytes += k.size() + v.size() + 4;
+      if (req.headers.size() > 100 || header_bytes > 32768) {
+        send_error(res,
+                   ApiError(431, "too many or too large request headers", {}, "headers_too_large"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
       // CORS: only listed origins, and only when some are.
       const std::string origin = req.get_header_value("Origin");
       bool origin_ok = false;

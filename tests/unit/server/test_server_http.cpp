@@ -421,6 +421,11 @@ TEST(ServerHttp, SizeLimits) {
       "Authorization: Bearer " + kKey + "\r\nX-Big: " + std::string(20000, 'b') + "\r\n"));
   EXPECT_NE(h.status, 200);
   EXPECT_LT(h.status, 500);
+  std::string many;
+  for (int i = 0; i < 500; ++i) many += "X-H" + std::to_string(i) + ": y\r\n";
+  expect_error(
+      f.raw(request_text("GET", "/v1/models", {}, "Authorization: Bearer " + kKey + "\r\n" + many)),
+      431);
   // Garbage instead of HTTP; a body shorter than its Content-Length, then the client leaves.
   f.raw("HELLO\r\n\r\n", 5);
   f.raw("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"a\"", 1);
