@@ -14,6 +14,8 @@
 #include "cli/sampling_options.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/amx.h"
+#include "kernels/int8.h"
 #include "kernels/roofline.h"
 #include "kernels/simd.h"
 #include "model/cost.h"
@@ -82,18 +84,23 @@ void run_bench(const BenchOptions& o) {
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
 
   if (!o.json)
-    std::printf("model: %s (%s), %.2f GB, %.2f GB of weights read per token\nISA: %s\n",
+    std::printf("model: %s (%s), %.2f GB, %.2f GB of weights read per token\nISA: %s%s%s\n",
                 o.model.c_str(), arch_name(c.arch), static_cast<double>(src.file_bytes()) / 1e9,
-                static_cast<double>(cost.weight_bytes) / 1e9, simd::target_name().c_str());
+                static_cast<double>(cost.weight_bytes) / 1e9, simd::isa_summary().c_str(),
+                amx::available() && int8::enabled() ? ", AMX tiles for prefill" : "",
+                int8::enabled() ? "" : " (R1_EXACT: float32 activations)");
   for (int t : o.threads) {
     const int threads = apply_threads(t);
     double bw = 0, peak = 0;
+    // Prefill runs on the AMX tiles (bf16) where they are used, else on float32 FMAs.
+    const bool tiles = int8::enabled() && amx::available();
+    const std::string peak_kind = tiles ? "AMX bf16 peak" : "fp32 peak";
     if (!o.no_roofline) {
       bw = roofline::read_bandwidth();
-      peak = roofline::fp32_peak();
+      peak = tiles ? roofline::amx_bf16_peak() : roofline::fp32_peak();
       if (!o.json)
-        std::printf("threads %d: read bandwidth %.1f GB/s, fp32 peak %.0f GFLOP/s\n", threads,
-                    bw / 1e9, peak / 1e9);
+        std::printf("threads %d: read bandwidth %.1f GB/s, %s %.0f GFLOP/s\n", threads, bw / 1e9,
+                    peak_kind.c_str(), peak / 1e9);
     }
     for (int64_t p : o.prompt) {
       if (p <= 0) continue;
@@ -102,7 +109,7 @@ void run_bench(const BenchOptions& o) {
       r.threads = threads;
       r.n_prompt = p;
       r.limit = peak;
-      r.limit_kind = "fp32 peak";
+      r.limit_kind = peak_kind;
       // Average FLOPs per token over positions 0..p-1.
       r.work_per_token = cost.flops((p - 1) / 2);
       for (int rep = 0; rep < o.reps; ++rep) {

@@ -17,6 +17,8 @@ void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
                         float* out);
 void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out);
+void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out);
 
 namespace {
 // R1_EXACT=1 in the environment keeps float32 activations everywhere (reference comparisons).
@@ -54,8 +56,8 @@ bool cpu_has_vnni() {
 }
 
 bool supported(DType t) {
-  return g_enabled.load(std::memory_order_relaxed) && (t == DType::Q4_K || t == DType::Q6_K) &&
-         cpu_has_vnni();
+  return g_enabled.load(std::memory_order_relaxed) &&
+         (t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0) && cpu_has_vnni();
 }
 void set_enabled(bool on) {
   g_enabled.store(on);
@@ -64,7 +66,32 @@ bool enabled() {
   return g_enabled.load();
 }
 
+namespace {
+void pack_q8_0(const float* x, int64_t cols, PackedX& out) {
+  R1_CHECK(cols % 32 == 0);
+  out.type = DType::Q8_0;
+  out.q.resize(static_cast<size_t>(cols));
+  out.d.resize(static_cast<size_t>(cols / 32));
+  out.sign.assign(static_cast<size_t>((cols + 63) / 64), 0);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const float* xb = x + b * 32;
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f;
+    const float inv = d > 0 ? 1.0f / d : 0.0f;
+    out.d[b] = d;
+    for (int i = 0; i < 32; ++i) {
+      const int v = std::clamp(static_cast<int>(std::lrintf(xb[i] * inv)), -127, 127);
+      const int64_t at = b * 32 + i;
+      out.q[at] = static_cast<int8_t>(v < 0 ? -v : v);  // |x| (0..127)
+      if (v < 0) out.sign[at / 64] |= 1ull << (at % 64);
+    }
+  }
+}
+}  // namespace
+
 void pack(DType t, const float* x, int64_t cols, PackedX& out) {
+  if (t == DType::Q8_0) return pack_q8_0(x, cols, out);
   R1_CHECK_MSG(t == DType::Q4_K || t == DType::Q6_K, "int8::pack: no integer kernel for %s",
                dtype_name(t));
   R1_CHECK(cols % quants::kQK_K == 0);
@@ -120,7 +147,25 @@ double q6_k_block_dot(const uint8_t* blk, const int8_t* qb, const int32_t* bsum1
 
 void dot_rows_reference(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
                         int64_t cols, float* out) {
-  R1_CHECK((t == DType::Q4_K || t == DType::Q6_K) && x.type == t);
+  R1_CHECK((t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0) && x.type == t);
+  if (t == DType::Q8_0) {
+    for (int r = 0; r < n_rows; ++r) {
+      double total = 0;
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ8_0);
+        const auto* qs = reinterpret_cast<const int8_t*>(blk + 2);
+        int32_t dot = 0;
+        for (int i = 0; i < 32; ++i) {
+          const int64_t at = b * 32 + i;
+          const int xv = static_cast<uint8_t>(x.q[at]);
+          dot += qs[i] * ((x.sign[at / 64] >> (at % 64)) & 1 ? -xv : xv);
+        }
+        total += static_cast<double>(half_at(blk)) * x.d[b] * dot;
+      }
+      out[r] = static_cast<float>(total);
+    }
+    return;
+  }
   const int64_t nb = cols / 256;
   if (t == DType::Q6_K) {
     for (int r = 0; r < n_rows; ++r) {
@@ -166,6 +211,7 @@ void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
   R1_CHECK(x.type == t && n_rows >= 1 && n_rows <= 4);
   if (t == DType::Q4_K && cpu_has_vnni()) return dot_rows_q4_k_vnni(rows, n_rows, x, cols, out);
   if (t == DType::Q6_K && cpu_has_vnni()) return dot_rows_q6_k_vnni(rows, n_rows, x, cols, out);
+  if (t == DType::Q8_0 && cpu_has_vnni()) return dot_rows_q8_0_vnni(rows, n_rows, x, cols, out);
   dot_rows_reference(t, rows, n_rows, x, cols, out);
 }
 

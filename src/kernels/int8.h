@@ -22,6 +22,9 @@ struct PackedX {
   std::vector<float> d;
   std::vector<int32_t> bsum;
   std::vector<float> bsum_scaled;  // bsum x the block's d
+  // Q8_0: q holds |x| quantized (as unsigned bytes), `sign` one bit per value (set: negative),
+  // d one scale per 32 values.
+  std::vector<uint64_t> sign;
 };
 
 // True when integer kernels are enabled and this CPU has one for weight type t.
@@ -31,7 +34,8 @@ bool enabled();
 // Whether the CPU has the instructions (AVX-512 VNNI), whatever set_enabled says.
 bool cpu_has_vnni();
 
-// Quantizes x (cols a multiple of 256) for weight type t.
+// Quantizes x for weight type t (cols a multiple of the type's block: 32 for Q8_0, 256 for
+// the K-quants).
 void pack(DType t, const float* x, int64_t cols, PackedX& out);
 
 // out[r] = row_r . x for r < n_rows (1..4) with the fast kernel (requires supported(t)).

@@ -16,6 +16,8 @@ namespace r1::int8 {
 #if defined(__x86_64__) && defined(__GNUC__)
 namespace {
 
+constexpr int64_t kPrefetch = 2048;  // bytes ahead of the row being read
+
 R1_VNNI inline float half_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
@@ -60,6 +62,7 @@ R1_VNNI void q4_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
     const float dx = x.d[b];
     for (int r = 0; r < R; ++r) {
       const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ4_K);
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch), _MM_HINT_T0);
       uint32_t dd;
       std::memcpy(&dd, blk, 4);
       const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));  // d, dmin
@@ -116,6 +119,8 @@ R1_VNNI void q6_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
     const float dx = x.d[b];
     for (int r = 0; r < R; ++r) {
       const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ6_K);
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch + 64), _MM_HINT_T0);
       const __m512 s =
           _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(blk + 192))));
       uint16_t dh;
@@ -147,7 +152,74 @@ R1_VNNI void q6_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
     out[r] = _mm512_reduce_add_ps(acc[r]) - 32.0f * _mm512_reduce_add_ps(moff[r]);
 }
 
+// Q8_0: two blocks (64 values) per step. The weights take the sign of x (vpdpbusd multiplies
+// unsigned by signed bytes), the block scales dw * dx fill lanes 0-7 and 8-15.
+template <int R>
+R1_VNNI void q8_0_rows(const uint8_t* const* rows, const PackedX& x, int64_t cols, float* out) {
+  constexpr int64_t kB = sizeof(quants::BlockQ8_0);  // 34
+  const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  const int64_t nb = cols / 32;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m512i xv = _mm512_loadu_si512(x.q.data() + b * 32);
+    const __mmask64 neg = x.sign[b / 2];
+    const __m512 dx = _mm512_permutexvar_ps(
+        pick, _mm512_castps128_ps512(
+                  _mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)(x.d.data() + b)))));
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + b * kB;
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch + 64), _MM_HINT_T0);
+      const __m512i w =
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(blk + 2))),
+                             _mm256_loadu_si256((const __m256i*)(blk + kB + 2)), 1);
+      const __m512i ws = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), w);
+      const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, ws));
+      uint16_t h0, h1;
+      std::memcpy(&h0, blk, 2);
+      std::memcpy(&h1, blk + kB, 2);
+      const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(h0 | (static_cast<int>(h1) << 16)));
+      const __m512 scale =
+          _mm512_mul_ps(_mm512_permutexvar_ps(pick, _mm512_castps128_ps512(dw)), dx);
+      acc[r] = _mm512_fmadd_ps(dot, scale, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+  if (b < nb) {  // an odd last block
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + b * kB;
+      const uint32_t neg = static_cast<uint32_t>(x.sign[b / 2] >> 32 * (b % 2));
+      const __m256i w = _mm256_loadu_si256((const __m256i*)(blk + 2));
+      const __m256i ws = _mm256_mask_sub_epi8(w, neg, _mm256_setzero_si256(), w);
+      const __m256i xv = _mm256_loadu_si256((const __m256i*)(x.q.data() + b * 32));
+      const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), xv, ws);
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(dot), _mm256_extracti128_si256(dot, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+      uint16_t h;
+      std::memcpy(&h, blk, 2);
+      out[r] += _cvtsh_ss(h) * x.d[b] * static_cast<float>(_mm_cvtsi128_si32(s4));
+    }
+  }
+}
+
 }  // namespace
+
+void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out) {
+  switch (n_rows) {
+    case 1:
+      return q8_0_rows<1>(rows, x, cols, out);
+    case 2:
+      return q8_0_rows<2>(rows, x, cols, out);
+    case 3:
+      return q8_0_rows<3>(rows, x, cols, out);
+    default:
+      return q8_0_rows<4>(rows, x, cols, out);
+  }
+}
 
 void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {
@@ -184,6 +256,10 @@ void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
 void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {
   dot_rows_reference(DType::Q6_K, rows, n_rows, x, cols, out);
+}
+void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
+                        float* out) {
+  dot_rows_reference(DType::Q8_0, rows, n_rows, x, cols, out);
 }
 #endif
 

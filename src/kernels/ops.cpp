@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/thread_pool.h"
+#include "kernels/amx.h"
 #include "kernels/int8.h"
 #include "kernels/quants.h"
 #include "kernels/simd.h"
@@ -24,6 +25,7 @@ Matrix Matrix::row_range(int64_t r0, int64_t n) const {
 void load_row(const Matrix& w, int64_t r, float* out) {
   R1_CHECK(r >= 0 && r < w.rows);
   const uint8_t* src = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+  if (simd::dequant_row(w.dtype, src, w.cols, out)) return;
   if (w.dtype == DType::F8_E4M3) {
     R1_CHECK(w.fp8_scales != nullptr);
     const float* scale_row = w.fp8_scales + ((w.scale_row0 + r) / 128) * w.scale_cols;
@@ -45,6 +47,7 @@ namespace {
 // Products with fewer tokens than this read each weight row once and take dot products per
 // token (decode); larger ones decode a tile of rows to float32 and run a register-tiled GEMM.
 constexpr int64_t kGemmMinTokens = 8;
+constexpr int64_t kAmxMinTokens = 16;
 
 std::vector<float>& scratch(size_t n) {
   thread_local std::vector<float> buf;
@@ -82,14 +85,18 @@ void matvec_rows(const Matrix& w, const float* x, int64_t n, const float* gsum, 
   }
 }
 
-// Rows [r0, r1) for many tokens: decode `tile` rows at a time to float32, then GEMM.
-void gemm_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
-               int64_t tile) {
+// Rows [r0, r1) for many tokens: decode `tile` rows at a time to float32, then GEMM (on AMX
+// tiles when `packed` holds the activations in their layout).
+void gemm_rows(const Matrix& w, const float* x, int64_t n, const amx::PackedActivations* packed,
+               float* y, int64_t r0, int64_t r1, int64_t tile) {
   std::vector<float>& buf = scratch(static_cast<size_t>(tile * w.cols));
   for (int64_t r = r0; r < r1; r += tile) {
     const int64_t m = std::min(tile, r1 - r);
     for (int64_t i = 0; i < m; ++i) load_row(w, r + i, buf.data() + i * w.cols);
-    simd::gemm_f32(buf.data(), m, x, n, w.cols, y + r, w.rows);
+    if (packed != nullptr)
+      amx::gemm(buf.data(), m, *packed, y + r, w.rows);
+    else
+      simd::gemm_f32(buf.data(), m, x, n, w.cols, y + r, w.rows);
   }
 }
 }  // namespace
@@ -105,7 +112,8 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
     for (int64_t t = 0; t < n; ++t)
       simd::x_group_sums(x + t * w.cols, w.cols, gsum.data() + t * groups);
     thread_local std::vector<int8::PackedX> packed;
-    const bool use_int8 = int8::supported(w.dtype) && w.cols % 256 == 0;
+    const bool use_int8 =
+        int8::supported(w.dtype) && w.cols % (w.dtype == DType::Q8_0 ? 32 : 256) == 0;
     if (use_int8) {
       if (packed.size() < static_cast<size_t>(n)) packed.resize(static_cast<size_t>(n));
       for (int64_t t = 0; t < n; ++t) int8::pack(w.dtype, x + t * w.cols, w.cols, packed[t]);
@@ -121,11 +129,17 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
     });
     return;
   }
-  // Tiles of rows whose float32 copy fits in about 512 KiB (L2), at least 4 rows.
-  const int64_t tile = std::clamp<int64_t>((512 << 10) / (w.cols * 4) / 4 * 4, 4, 64);
+  // AMX (bf16) when the CPU has it and exact float math is not asked for.
+  const bool tiles = n >= kAmxMinTokens && int8::enabled() && amx::available();
+  thread_local amx::PackedActivations packed;
+  if (tiles) amx::pack_activations(x, n, w.cols, packed);
+  const amx::PackedActivations* px = tiles ? &packed : nullptr;  // (the caller's copy)
+  // Tiles of rows whose float32 copy fits in about 512 KiB (L2), at least 4 rows (32 on AMX).
+  const int64_t unit = tiles ? 32 : 4;
+  const int64_t tile = std::clamp<int64_t>((512 << 10) / (w.cols * 4) / unit * unit, unit, 64);
   const int64_t grain = std::max(tile, balanced_grain(w.rows, threads, tile) / tile * tile);
   pool.parallel_for(w.rows, grain,
-                    [&](int64_t r0, int64_t r1) { gemm_rows(w, x, n, y, r0, r1, tile); });
+                    [&](int64_t r0, int64_t r1) { gemm_rows(w, x, n, px, y, r0, r1, tile); });
 }
 
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {

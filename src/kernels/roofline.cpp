@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/amx.h"
 #include "kernels/simd.h"
 
 namespace r1::roofline {
@@ -53,6 +54,26 @@ double fp32_peak(int reps) {
       const double f = simd::fma_loop(kIters, &sink);
       double cur = flops.load();
       while (!flops.compare_exchange_weak(cur, cur + f + (sink == 12345.0f ? 1 : 0))) {
+      }
+    });
+    best = std::max(best, flops.load() / seconds_since(t0));
+  }
+  return best;
+}
+
+double amx_bf16_peak(int reps) {
+  if (!amx::available()) return 0;
+  ThreadPool& pool = ThreadPool::global();
+  const int threads = pool.threads();
+  constexpr int64_t kIters = 200'000;
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    std::atomic<double> flops{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(threads, 1, [&](int64_t, int64_t) {
+      const double f = amx::peak_flops_one_thread(kIters);
+      double cur = flops.load();
+      while (!flops.compare_exchange_weak(cur, cur + f)) {
       }
     });
     best = std::max(best, flops.load() / seconds_since(t0));

@@ -13,4 +13,7 @@ double read_bandwidth(uint64_t bytes = 1ull << 30, int reps = 5);
 // Peak float32 FLOP/s (FMA = 2) of the global pool's threads, with the kernels' instruction set.
 double fp32_peak(int reps = 3);
 
+// Peak bf16 FLOP/s of the AMX tiles (0 where AMX is unavailable).
+double amx_bf16_peak(int reps = 3);
+
 }  // namespace r1::roofline

@@ -196,6 +196,48 @@ HWY_INLINE void DotFloat(const uint8_t* const* rows, const float* x, int64_t col
   }
 }
 
+template <class T>
+HWY_INLINE void DequantBlocks(const uint8_t* row, int64_t cols, float* out) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  constexpr int kGroups = T::kElems / T::kGroup;
+  for (int64_t b = 0; b < cols / T::kElems; ++b) {
+    const uint8_t* blk = row + b * T::kBytes;
+    float s[kGroups], o[kGroups];
+    T::Scales(blk, s, o);
+    float* ob = out + b * T::kElems;
+    for (int g = 0; g < kGroups; ++g) {
+      const VF vs = hn::Set(df, s[g]), vo = hn::Set(df, o[g]);
+      for (size_t i = 0; i < static_cast<size_t>(T::kGroup); i += N)
+        hn::StoreU(hn::MulSub(hn::ConvertTo(df, T::Q(blk, g, i)), vs, vo), df,
+                   ob + g * T::kGroup + i);
+    }
+  }
+}
+
+// Decodes a stored row to float32; false for types without a SIMD decoder.
+bool DequantRow(DType t, const uint8_t* row, int64_t cols, float* out) {
+  switch (t) {
+    case DType::Q8_0:
+      DequantBlocks<Q8_0>(row, cols, out);
+      return true;
+    case DType::Q4_0:
+      DequantBlocks<Q4_0>(row, cols, out);
+      return true;
+    case DType::Q4_K:
+      DequantBlocks<QK45<false>>(row, cols, out);
+      return true;
+    case DType::Q5_K:
+      DequantBlocks<QK45<true>>(row, cols, out);
+      return true;
+    case DType::Q6_K:
+      DequantBlocks<Q6_K>(row, cols, out);
+      return true;
+    default:
+      return false;
+  }
+}
+
 template <int R>
 HWY_INLINE void DotRowsR(DType t, const uint8_t* const* rows, const float* x, const float* gsum,
                          int64_t cols, float* out) {
@@ -422,6 +464,7 @@ namespace r1::simd {
 HWY_EXPORT(DotRows);
 HWY_EXPORT(GroupSums);
 HWY_EXPORT(Gemm);
+HWY_EXPORT(DequantRow);
 HWY_EXPORT(WeightedRows);
 HWY_EXPORT(ExpShiftSum);
 
@@ -439,6 +482,10 @@ float sum_f32(const float* p, int64_t n) {
 }
 double fma_loop(int64_t iters, float* sink) {
   return HWY_DYNAMIC_DISPATCH(FmaLoop)(iters, sink);
+}
+
+bool dequant_row(DType t, const uint8_t* row, int64_t cols, float* out) {
+  return HWY_DYNAMIC_DISPATCH(DequantRow)(t, row, cols, out);
 }
 
 bool has_row_dot(DType t) {

@@ -22,6 +22,10 @@ bool has_row_dot(DType t);
 void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const float* x,
               const float* group_sums, int64_t cols, float* out);
 
+// Decodes a stored row of a block type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) to float32; returns false
+// (and writes nothing) for other types.
+bool dequant_row(DType t, const uint8_t* row, int64_t cols, float* out);
+
 // Sums of x over consecutive groups of 16 elements: cols / 16 values (cols a multiple of 16;
 // else the last partial group is summed too).
 void x_group_sums(const float* x, int64_t cols, float* out);

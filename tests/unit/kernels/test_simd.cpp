@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "kernels/amx.h"
 #include "kernels/int8.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
@@ -227,12 +228,13 @@ namespace {
 // The integer (int8 activation) kernels: the VNNI kernel equals the scalar integer reference,
 // and both stay close to the float product (the activation rounding is the only difference).
 TEST(Int8, VnniEqualsIntegerReferenceAndIsCloseToFloat) {
-  for (DType t : {DType::Q4_K, DType::Q6_K})
-    for (int64_t cols : {256, 512, 2048}) {
+  for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0})
+    for (int64_t cols : {256, 512, 2048, 288, 32, 96}) {
+      if (t != DType::Q8_0 && cols % 256) continue;
       for (int nr = 1; nr <= 4; ++nr) {
         const Stored s = make(t, nr, cols, static_cast<uint32_t>(cols + nr));
         auto x = random_floats(static_cast<size_t>(cols), 7 + nr);
-        if (nr == 2) std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero block
+        if (nr == 2) std::fill(x.begin(), x.begin() + std::min<int64_t>(256, cols), 0.0f);
         r1::int8::PackedX px;
         r1::int8::pack(t, x.data(), cols, px);
         const uint8_t* rows[4];
@@ -269,6 +271,44 @@ TEST(Int8, MatmulUsesIntegerKernelOnlyWhenEnabled) {
     EXPECT_NEAR(fast[r], want, 0.02 * mag);
   }
   if (r1::int8::cpu_has_vnni()) EXPECT_NE(fast, exact);  // the integer path really ran
+}
+
+}  // namespace
+
+namespace {
+
+// AMX tiles (bf16): equal to the bf16-rounded reference, for sizes that are not multiples of the
+// tiles (1 row, 17 tokens, k = 40); skipped where the CPU or the kernel refuses AMX.
+TEST(Amx, GemmEqualsBf16Reference) {
+  if (!r1::amx::available()) GTEST_SKIP() << "no AMX-BF16 here";
+  for (int64_t m : {1, 16, 33, 64})
+    for (int64_t n : {1, 16, 17, 40})
+      for (int64_t k : {32, 40, 256}) {
+        const auto w = random_floats(static_cast<size_t>(m * k), 1);
+        const auto x = random_floats(static_cast<size_t>(n * k), 2);
+        const int64_t ldy = m + 2;
+        std::vector<float> got(static_cast<size_t>(n * ldy), -3.0f), want(got.size(), -3.0f);
+        r1::amx::PackedActivations px;
+        r1::amx::pack_activations(x.data(), n, k, px);
+        r1::amx::gemm(w.data(), m, px, got.data(), ldy);
+        r1::amx::gemm_reference(w.data(), m, x.data(), n, k, want.data(), ldy);
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_NEAR(got[i], want[i], 1e-3) << m << "x" << n << "x" << k << " at " << i;
+      }
+}
+
+TEST(Amx, MatmulOnTilesIsCloseToFloat) {
+  if (!r1::amx::available()) GTEST_SKIP() << "no AMX-BF16 here";
+  const Stored s = make(DType::Q8_0, 70, 512, 5);
+  const auto x = random_floats(static_cast<size_t>(33 * 512), 6);
+  std::vector<float> y(static_cast<size_t>(33 * 70));
+  r1::ops::matmul(s.matrix(), x.data(), 33, y.data());
+  for (int64_t r = 0; r < 70; ++r)
+    for (int64_t t = 0; t < 33; ++t) {
+      double mag;
+      const double want = ref_dot(s.row(r), x.data() + t * 512, &mag);
+      ASSERT_NEAR(y[t * 70 + r], want, 0.01 * mag) << r << " " << t;  // bf16: 8 bits
+    }
 }
 
 }  // namespace
