@@ -72,7 +72,9 @@ def run(cmd, exact=True):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
 
 
-FAST_GAP = 0.05  # decode steps whose top-2 gap (relative) exceeds this must agree in fast mode
+# Fast mode (bf16 AMX prefill, int8-activation decode): steps whose top-2 gap (relative to the
+# largest logit) exceeds this must agree; tiny random MoE models flip routing near ties.
+FAST_GAP = 0.1
 
 
 def check_fast_decode(r1, out, ref, label):

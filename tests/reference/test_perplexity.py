@@ -40,7 +40,9 @@ def make_text(n_words):
 
 
 def run(cmd, check=True):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    # R1_EXACT=1: float32 activations (the same values whatever the batching of tokens).
+    env = dict(os.environ, R1_EXACT="1")
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
     if check and p.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))}: exit {p.returncode}: {p.stderr[-500:]}")
     return p

@@ -4,6 +4,8 @@
 // and impossible requests are refused up front.
 #include <gtest/gtest.h>
 
+#include "kernels/int8.h"
+
 #include <chrono>
 #include <limits>
 #include <memory>
@@ -83,6 +85,9 @@ GenerationRequest request(const Fixture& f, const std::string& user, int64_t max
 }
 
 TEST(Scheduler, ConcurrentGreedyRequestsMatchTheSession) {
+  // Float32 activations: prompts are chunked and batched differently from a lone session, and
+  // only the exact kernels give the same values for every batching.
+  r1::int8::set_enabled(false);
   Fixture& f = fx();
   const std::vector<std::string> users = {"Hello there", "Why is the sky blue?", "2+2?",
                                           "Tell me a story about a cat", "x"};

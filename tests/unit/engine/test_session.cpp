@@ -3,6 +3,8 @@
 // greedy tokens, cache reuse across turns, stop strings, cancellation and context overflow.
 #include <gtest/gtest.h>
 
+#include "kernels/int8.h"
+
 #include <algorithm>
 #include <limits>
 #include <memory>
@@ -147,6 +149,9 @@ TEST(Session, TemperatureZeroEqualsGenerateGreedy) {
 }
 
 TEST(Session, CachedPrefixIsReusedAndGivesTheSameAnswer) {
+  // Float32 activations: the reused prefix and a fresh prompt are batched differently, and
+  // only the exact kernels give the same values for every batching.
+  r1::int8::set_enabled(false);
   Fixture& f = fx();
   const auto v3 = chat::chat_template_by_name("deepseek-v3");  // keeps turns verbatim
   ChatSession s(*f.model, *f.tok, v3, greedy(0));

@@ -299,6 +299,7 @@ TEST(Amx, GemmEqualsBf16Reference) {
 
 TEST(Amx, MatmulOnTilesIsCloseToFloat) {
   if (!r1::amx::available()) GTEST_SKIP() << "no AMX-BF16 here";
+  r1::int8::set_enabled(true);
   const Stored s = make(DType::Q8_0, 70, 512, 5);
   const auto x = random_floats(static_cast<size_t>(33 * 512), 6);
   std::vector<float> y(static_cast<size_t>(33 * 70));

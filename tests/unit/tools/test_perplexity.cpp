@@ -4,6 +4,8 @@
 // a model against itself has KL 0 and F32 against Q4_0 a small positive KL.
 #include <gtest/gtest.h>
 
+#include "kernels/int8.h"
+
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -192,6 +194,9 @@ std::vector<int32_t> some_tokens(int64_t n, int64_t V) {
 }
 
 TEST(PerplexityModel, WindowsScoreTheSecondHalfAsADirectComputation) {
+  // Float32 activations: the windows and the direct passes batch tokens differently, and only
+  // the exact kernels give the same values for every batching.
+  r1::int8::set_enabled(false);
   test::TempDir dir;
   ModelSource src = ModelSource::open(make_model(dir, "F32", "m.gguf"));
   Model m(bind_weights(src));
