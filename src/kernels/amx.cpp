@@ -52,24 +52,106 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Tiles 0-3: C (2 x 2 blocks of 16 rows x 16 tokens, float32); 4-5: A (weights, 16 rows x 32
-// bf16); 6-7: B (activations, 16 pairs x 16 tokens x 2 bf16). Every tile is 16 rows x 64 bytes.
+// Tiles 0-3: C (2 x 2 blocks of 16 tokens x 16 weight rows, float32); 4-5: A (activations,
+// 16 tokens x 32 bf16); 6-7: B (weights, 16 value pairs x 16 rows x 2 bf16). Every tile is 16
+// rows x 64 bytes.
 R1_AMX void configure() {
   TileConfig cfg;
   for (int i = 0; i < 8; ++i) cfg.colsb[i] = 64, cfg.rows[i] = 16;
   _tile_loadconfig(&cfg);
 }
 
-// Weight rows [16 * strips, kb * 32] in bf16, zero-padded.
-R1_AMX void to_bf16_rows(const float* w, int64_t m, int64_t k, int64_t kp, int64_t m_pad,
+// Weights [m, k] float32 -> B tiles: for each strip of 16 rows and each 32 values of k, 16 value
+// pairs x 16 rows x 2 bf16 (1 KiB), zero-padded to m_pad rows and kb blocks.
+R1_AMX void pack_weights(const float* w, int64_t m, int64_t k, int64_t kb, int64_t m_pad,
                          uint16_t* out) {
-  for (int64_t r = 0; r < m_pad; ++r) {
-    uint16_t* o = out + r * kp;
-    if (r >= m) {
+  alignas(64) uint32_t rows[16][16];  // [row j][pair i]: bf16 pairs of one 32-value block
+  for (int64_t s = 0; s < m_pad / kRows; ++s) {
+    for (int64_t b = 0; b < kb; ++b) {
+      for (int64_t j = 0; j < kRows; ++j) {
+        const int64_t r = s * kRows + j, k0 = b * kK;
+        if (r >= m) {
+          std::memset(rows[j], 0, 64);
+        } else if (k0 + kK <= k) {
+          const float* src = w + r * k + k0;
+          const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
+          _mm512_store_si512(rows[j], reinterpret_cast<const __m512i&>(v));
+        } else {
+          auto* h = reinterpret_cast<uint16_t*>(rows[j]);
+          for (int64_t v = 0; v < kK; ++v) h[v] = k0 + v < k ? bf16(w[r * k + k0 + v]) : 0;
+        }
+      }
+      auto* tile = reinterpret_cast<uint32_t*>(out + (s * kb + b) * 512);
+      for (int i = 0; i < 16; ++i)
+        for (int j = 0; j < 16; ++j) tile[i * 16 + j] = rows[j][i];
+    }
+  }
+}
+
+R1_AMX void store_block(const float* c, float* y, int64_t ldy, int64_t tokens, int64_t rows) {
+  for (int64_t t = 0; t < tokens; ++t) std::memcpy(y + t * ldy, c + t * 16, rows * 4);
+}
+
+R1_AMX void gemm_amx(const float* w, int64_t m, const PackedActivations& x, float* y, int64_t ldy) {
+  configure();
+  const int64_t m_pad = (m + 2 * kRows - 1) / (2 * kRows) * (2 * kRows);
+  thread_local std::vector<uint16_t> wb;
+  wb.resize(static_cast<size_t>(m_pad * x.kb * kK));
+  pack_weights(w, m, x.k, x.kb, m_pad, wb.data());
+  const int64_t a_stride = x.kb * kK * 2;  // bytes between activation rows
+  alignas(64) float c[16 * 16];
+  for (int64_t r0 = 0; r0 < m_pad; r0 += 2 * kRows) {
+    const uint16_t* b0 = wb.data() + (r0 / kRows) * x.kb * 512;
+    const uint16_t* b1 = b0 + x.kb * 512;
+    for (int64_t t0 = 0; t0 < x.nt * kTok; t0 += 2 * kTok) {
+      const uint16_t* a0 = x.data.data() + t0 * x.kb * kK;
+      const uint16_t* a1 = a0 + kTok * x.kb * kK;  // (padded: nt is even)
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t kb = 0; kb < x.kb; ++kb) {
+        _tile_loadd(4, a0 + kb * kK, a_stride);
+        _tile_loadd(5, a1 + kb * kK, a_stride);
+        _tile_loadd(6, b0 + kb * 512, 64);
+        _tile_loadd(7, b1 + kb * 512, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+      // C tile (token block tt, row strip rr) -> y[t0 + 16 tt, r0 + 16 rr]: straight into y when
+      // the whole 16 x 16 block is inside, else through c.
+      const int64_t ys = ldy * 4;
+#define R1_STORE(TILE, TT, RR)                                                               \
+  {                                                                                          \
+    const int64_t t = t0 + (TT)*kTok, r = r0 + (RR)*kRows;                                   \
+    if (t + kTok <= x.n && r + kRows <= m) {                                                 \
+      _tile_stored(TILE, y + t * ldy + r, ys);                                               \
+    } else if (t < x.n && r < m) {                                                           \
+      _tile_stored(TILE, c, 64);                                                             \
+      store_block(c, y + t * ldy + r, ldy, std::min(kTok, x.n - t), std::min(kRows, m - r)); \
+    }                                                                                        \
+  }
+      R1_STORE(0, 0, 0)
+      R1_STORE(1, 0, 1)
+      R1_STORE(2, 1, 0)
+      R1_STORE(3, 1, 1)
+#undef R1_STORE
+    }
+  }
+  _tile_release();
+}
+
+R1_AMX void pack_rows(const float* x, int64_t n, int64_t k, int64_t rows, int64_t kp,
+                      uint16_t* out) {
+  for (int64_t t = 0; t < rows; ++t) {
+    uint16_t* o = out + t * kp;
+    if (t >= n) {
       std::memset(o, 0, static_cast<size_t>(kp) * 2);
       continue;
     }
-    const float* src = w + r * k;
+    const float* src = x + t * k;
     int64_t j = 0;
     for (; j + 32 <= k; j += 32) {
       const __m512bh v =
@@ -81,53 +163,6 @@ R1_AMX void to_bf16_rows(const float* w, int64_t m, int64_t k, int64_t kp, int64
   }
 }
 
-R1_AMX void gemm_amx(const float* w, int64_t m, const PackedActivations& x, float* y, int64_t ldy) {
-  configure();
-  const int64_t kp = x.kb * kK;
-  const int64_t m_pad = (m + 2 * kRows - 1) / (2 * kRows) * (2 * kRows);
-  thread_local std::vector<uint16_t> wb;
-  wb.resize(static_cast<size_t>(m_pad * kp));
-  to_bf16_rows(w, m, x.k, kp, m_pad, wb.data());
-  alignas(64) float c[4][16 * 16];
-  const int64_t a_stride = kp * 2;  // bytes between weight rows
-  for (int64_t r0 = 0; r0 < m_pad; r0 += 2 * kRows) {
-    const uint16_t* a0 = wb.data() + r0 * kp;
-    const uint16_t* a1 = a0 + kRows * kp;
-    for (int64_t tb = 0; tb < x.nt; tb += 2) {
-      const bool two = tb + 1 < x.nt;
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      const uint16_t* b0 = x.data.data() + tb * x.kb * 512;
-      const uint16_t* b1 = two ? b0 + x.kb * 512 : b0;
-      for (int64_t kb = 0; kb < x.kb; ++kb) {
-        _tile_loadd(4, a0 + kb * kK, a_stride);
-        _tile_loadd(5, a1 + kb * kK, a_stride);
-        _tile_loadd(6, b0 + kb * 512, 64);
-        _tile_loadd(7, b1 + kb * 512, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 5, 6);
-        _tile_dpbf16ps(2, 4, 7);
-        _tile_dpbf16ps(3, 5, 7);
-      }
-      _tile_stored(0, c[0], 64);
-      _tile_stored(1, c[1], 64);
-      _tile_stored(2, c[2], 64);
-      _tile_stored(3, c[3], 64);
-      // c[i][row * 16 + token]: i = 0 (rows 0-15, tokens 0-15), 1 (rows 16-31, tokens 0-15),
-      // 2 (rows 0-15, tokens 16-31), 3 (rows 16-31, tokens 16-31).
-      for (int i = 0; i < 4; ++i) {
-        const int64_t rb = r0 + (i & 1) * kRows, t0 = (tb + (i >> 1)) * kTok;
-        if (i >= 2 && !two) continue;
-        for (int64_t t = 0; t < kTok && t0 + t < x.n; ++t)
-          for (int64_t r = 0; r < kRows && rb + r < m; ++r)
-            y[(t0 + t) * ldy + rb + r] = c[i][r * 16 + t];
-      }
-    }
-  }
-  _tile_release();
-}
 R1_AMX double peak_loop(int64_t iters) {
   configure();
   alignas(64) static const uint16_t ones[512] = {};
@@ -181,18 +216,16 @@ double peak_flops_one_thread(int64_t) {
 void pack_activations(const float* x, int64_t n, int64_t k, PackedActivations& out) {
   out.n = n;
   out.k = k;
-  out.nt = (n + kTok - 1) / kTok;
+  out.nt = (n + 2 * kTok - 1) / (2 * kTok) * 2;  // an even number of 16-token blocks
   out.kb = (k + kK - 1) / kK;
-  out.data.assign(static_cast<size_t>(out.nt * out.kb * 512), 0);
-  // Tile (tb, kb): element [pair i][token j][h] = bf16(x[16 tb + j][32 kb + 2 i + h]).
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t tb = t / kTok, j = t % kTok;
-    for (int64_t v = 0; v < k; ++v) {
-      const int64_t kb = v / kK, i = (v % kK) / 2, h = v % 2;
-      out.data[static_cast<size_t>((tb * out.kb + kb) * 512 + i * 32 + j * 2 + h)] =
-          bf16(x[t * k + v]);
-    }
-  }
+  out.data.resize(static_cast<size_t>(out.nt * kTok * out.kb * kK));
+#ifdef R1_HAVE_AMX_CODE
+  if (available()) return pack_rows(x, n, k, out.nt * kTok, out.kb * kK, out.data.data());
+#endif
+  const int64_t kp = out.kb * kK;
+  for (int64_t t = 0; t < out.nt * kTok; ++t)
+    for (int64_t v = 0; v < kp; ++v)
+      out.data[static_cast<size_t>(t * kp + v)] = t < n && v < k ? bf16(x[t * k + v]) : 0;
 }
 
 void gemm_reference(const float* w, int64_t m, const float* x, int64_t n, int64_t k, float* y,

@@ -15,11 +15,11 @@ namespace r1::amx {
 // True when AMX-BF16 can be used (asks the kernel for permission on the first call).
 bool available();
 
-// Activations x [n, k] rounded to bf16 and laid out as the tiles' second operand: for each
-// block of 16 tokens and 32 values of k, 16 rows (value pairs) x 16 tokens x 2 bf16.
+// Activations x [n, k] rounded to bf16, the tiles' first operand: rows [nt * 16, kb * 32],
+// zero-padded (nt even).
 struct PackedActivations {
   int64_t n = 0, k = 0;    // the real sizes
-  int64_t nt = 0, kb = 0;  // 16-token blocks, 32-value blocks (zero-padded)
+  int64_t nt = 0, kb = 0;  // 16-token blocks, 32-value blocks
   std::vector<uint16_t> data;
 };
 void pack_activations(const float* x, int64_t n, int64_t k, PackedActivations& out);

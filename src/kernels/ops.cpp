@@ -153,7 +153,7 @@ void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float e
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  simd::silu_mul(gate, up, n, out);
 }
 
 void softmax(float* x, int64_t n) {

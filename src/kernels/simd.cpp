@@ -432,6 +432,20 @@ double FmaLoop(int64_t iters, float* sink) {
   return 2.0 * kChains * static_cast<double>(hn::Lanes(df)) * static_cast<double>(iters);
 }
 
+// out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up.
+void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const VF one = hn::Set(df, 1.0f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF g = hn::LoadU(df, gate + i);
+    const VF e = hn::Exp(df, hn::Neg(g));
+    hn::StoreU(hn::Mul(hn::Div(g, hn::Add(one, e)), hn::LoadU(df, up + i)), df, out + i);
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 // x[i] = exp(scale * x[i] - shift); returns the sum.
 float ExpShiftSum(float* x, int64_t n, float scale, float shift) {
   const DF df;
@@ -467,6 +481,11 @@ HWY_EXPORT(Gemm);
 HWY_EXPORT(DequantRow);
 HWY_EXPORT(WeightedRows);
 HWY_EXPORT(ExpShiftSum);
+HWY_EXPORT(SiluMul);
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n, out);
+}
 
 float exp_shift_sum(float* x, int64_t n, float scale, float shift) {
   return HWY_DYNAMIC_DISPATCH(ExpShiftSum)(x, n, scale, shift);

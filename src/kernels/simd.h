@@ -41,6 +41,9 @@ void gemm_f32_strided(const float* w, int64_t ldw, int64_t m, const float* x, in
 void weighted_rows(const float* p, int64_t ldp, int64_t g, const float* v, int64_t ldv, int64_t b,
                    int64_t dv, float* z, int64_t ldz);
 
+// out[i] = silu(gate[i]) * up[i].
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
 // x[i] = exp(scale * x[i] - shift) in place; returns the sum (softmax numerators).
 float exp_shift_sum(float* x, int64_t n, float scale, float shift);
 

@@ -167,6 +167,30 @@ TEST_P(Simd, MatmulEqualsScalarReferenceForAllTypesAndShapes) {
   }
 }
 
+TEST_P(Simd, SiluMulAndExpEqualScalar) {
+  for (int64_t len : {1, 7, 16, 33, 1000}) {
+    auto g = random_floats(static_cast<size_t>(len), 8, 4.0f);
+    const auto u = random_floats(static_cast<size_t>(len), 9);
+    if (len > 3) g[0] = 80.0f, g[1] = -80.0f, g[2] = 0.0f;  // saturation and zero
+    std::vector<float> out(static_cast<size_t>(len));
+    r1::simd::silu_mul(g.data(), u.data(), len, out.data());
+    for (int64_t i = 0; i < len; ++i) {
+      const double want = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+      ASSERT_NEAR(out[i], want, 1e-5 * std::fabs(want) + 1e-6) << i;
+    }
+    auto x = random_floats(static_cast<size_t>(len), 10);
+    const auto x0 = x;
+    const float sum = r1::simd::exp_shift_sum(x.data(), len, 0.5f, 1.0f);
+    double want_sum = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      const double e = std::exp(0.5 * x0[i] - 1.0);
+      want_sum += e;
+      ASSERT_NEAR(x[i], e, 1e-6 * e + 1e-7);
+    }
+    EXPECT_NEAR(sum, want_sum, 1e-5 * want_sum);
+  }
+}
+
 TEST_P(Simd, GemmDotAxpyOddSizes) {
   for (int64_t m : {1, 3, 4, 5, 9})
     for (int64_t n : {1, 2, 4, 5, 11})
