@@ -38,7 +38,7 @@ struct ServeOptions {
   int64_t n_predict = -1;
   int64_t think_budget = -1;
   bool no_think = false;
-  int threads = 1;
+  int threads = 0;  // 0 = all hardware threads
   int http_threads = 0;
   double drain_seconds = 10;
   size_t max_body = 4u << 20;
@@ -71,6 +71,8 @@ void serve(ServeOptions o) {
                 "accept requests from anyone who can reach this address");
 
   ModelSource src = ModelSource::open(o.model);
+
+  apply_threads(o.threads);
   src.validate_tensors();
   Model model(bind_weights(src));
   Tokenizer tok = load_tokenizer(src);
@@ -180,7 +182,7 @@ CommandRegistrar reg([](CLI::App& app) {
                   "default thinking tokens before </think> is forced (-1: unlimited)")
       ->capture_default_str();
   sub->add_flag("--no-think", o->no_think, "answer without reasoning unless a request asks");
-  sub->add_option("-t,--threads", o->threads, "threads (accepted for llama.cpp habits)");
+  add_thread_option(sub, o->threads);
   sub->add_option("--http-threads", o->http_threads,
                   "connection threads (default: slots + queue + 32)")
       ->check(CLI::Range(1, 4096));
