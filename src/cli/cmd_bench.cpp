@@ -2,6 +2,8 @@
 // context) in tokens/s over repetitions, for one or more thread counts, each set against the
 // machine's limits measured in the same run: decode as a share of read bandwidth (weight and
 // cache bytes per token x tokens/s), prefill as a share of the float32 FMA peak.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +23,7 @@
 #include "model/cost.h"
 #include "model/forward.h"
 #include "model/source.h"
+#include "model/warmup.h"
 
 namespace r1::cli {
 namespace {
@@ -76,6 +79,8 @@ void summarize(Result& r) {
 
 void run_bench(const BenchOptions& o) {
   ModelSource src = ModelSource::open(o.model);
+  // Read every page first: the runs measure the model in memory, not the disk.
+  warm_up(src, !o.json && isatty(STDERR_FILENO) != 0);
   const TokenCost cost = token_cost(src);
   Model model(bind_weights(src));
   const ModelConfig& c = model.config();
