@@ -79,6 +79,18 @@ void attend_many(int64_t tasks, const std::function<AttentionHeads(int64_t)>& sp
   const int threads = pool.threads();
   const AttentionHeads first = spec(0);
   const int64_t G = first.heads, dv = first.dv;
+  // Small work (tiny models, short contexts) stays on the calling thread.
+  const int64_t work = tasks * G * (first.dk + first.dk2 + dv) * first.len;
+  if (work < (1 << 15)) {
+    std::vector<float> m(static_cast<size_t>(G)), l(m.size()), z(static_cast<size_t>(G * dv));
+    for (int64_t t = 0; t < tasks; ++t) {
+      const AttentionHeads a = spec(t);
+      R1_CHECK(a.heads == G && a.dv == dv && a.len > 0);
+      attend_partial(a, 0, a.len, m.data(), l.data(), z.data());
+      merge_partials(1, G, dv, m.data(), l.data(), z.data(), out + t * G * dv);
+    }
+    return;
+  }
   if (tasks >= threads) {
     pool.parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
       std::vector<float> m(static_cast<size_t>(G)), l(m.size()), z(static_cast<size_t>(G * dv));

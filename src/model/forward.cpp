@@ -75,11 +75,13 @@ Routing route(const ModelConfig& c, const float* logits, const float* bias) {
   return r;
 }
 
-// Runs fn(head, scratch_in, scratch_out) for every head on the thread pool.
+// Runs fn(head, scratch_in, scratch_out) for every head on the thread pool; `work` (the
+// multiply-adds of all heads) decides whether threads pay off.
 static void per_head(
-    int64_t heads,
+    int64_t heads, int64_t work,
     const std::function<void(int64_t, std::vector<float>&, std::vector<float>&)>& fn) {
-  ThreadPool::global().parallel_for(heads, 1, [&](int64_t h0, int64_t h1) {
+  const int64_t grain = work < (1 << 16) ? heads : 1;
+  ThreadPool::global().parallel_for(heads, grain, [&](int64_t h0, int64_t h1) {
     std::vector<float> in, out;
     for (int64_t h = h0; h < h1; ++h) fn(h, in, out);
   });
@@ -167,15 +169,16 @@ void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, 
   // the shared latent rows: score = scale (q̃·c + q_pe·k_pe); z = Σ p c [n, H, lora];
   // finally o = W_UV z per head [n, H, vd].
   std::vector<float> qt(static_cast<size_t>(n * H * lora));
-  per_head(H, [&](int64_t hh, std::vector<float>& in, std::vector<float>& res) {
-    in.resize(static_cast<size_t>(n * nope));
-    res.resize(static_cast<size_t>(n * lora));
-    for (int64_t t = 0; t < n; ++t)
-      std::copy_n(q.data() + (t * H + hh) * qk, nope, in.data() + t * nope);
-    matmul(a.k_b[hh], in.data(), n, res.data());  // [n, lora]
-    for (int64_t t = 0; t < n; ++t)
-      std::copy_n(res.data() + t * lora, lora, qt.data() + (t * H + hh) * lora);
-  });
+  per_head(H, n * H * nope * lora,
+           [&](int64_t hh, std::vector<float>& in, std::vector<float>& res) {
+             in.resize(static_cast<size_t>(n * nope));
+             res.resize(static_cast<size_t>(n * lora));
+             for (int64_t t = 0; t < n; ++t)
+               std::copy_n(q.data() + (t * H + hh) * qk, nope, in.data() + t * nope);
+             matmul(a.k_b[hh], in.data(), n, res.data());  // [n, lora]
+             for (int64_t t = 0; t < n; ++t)
+               std::copy_n(res.data() + t * lora, lora, qt.data() + (t * H + hh) * lora);
+           });
   std::vector<float> z(static_cast<size_t>(n * H * lora));
   ops::attend_many(
       n,
@@ -193,7 +196,7 @@ void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, 
       },
       z.data());
   std::vector<float> heads(static_cast<size_t>(n * H * vd));
-  per_head(H, [&](int64_t hh, std::vector<float>& in, std::vector<float>& res) {
+  per_head(H, n * H * lora * vd, [&](int64_t hh, std::vector<float>& in, std::vector<float>& res) {
     in.resize(static_cast<size_t>(n * lora));
     res.resize(static_cast<size_t>(n * vd));
     for (int64_t t = 0; t < n; ++t)
