@@ -65,7 +65,7 @@ double amx_bf16_peak(int reps) {
   if (!amx::available()) return 0;
   ThreadPool& pool = ThreadPool::global();
   const int threads = pool.threads();
-  constexpr int64_t kIters = 200'000;
+  constexpr int64_t kIters = 2'000'000;
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     std::atomic<double> flops{0};
