@@ -131,7 +131,23 @@ void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out) cons
   }
 }
 
-void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
+namespace {
+// For each row of a batch: its segment and its position in it.
+struct RowMap {
+  std::vector<int32_t> seg;
+  std::vector<int64_t> local;
+  RowMap(std::span<const Segment> segs, int64_t n)
+      : seg(static_cast<size_t>(n)), local(static_cast<size_t>(n)) {
+    for (size_t i = 0; i < segs.size(); ++i)
+      for (int64_t t = 0; t < segs[i].n; ++t) {
+        seg[segs[i].offset + t] = static_cast<int32_t>(i);
+        local[segs[i].offset + t] = t;
+      }
+  }
+};
+}  // namespace
+
+void Model::attention_mla(const MlaWeights& a, std::span<const Segment> segs, int64_t n,
                           const float* h, float* out) const {
   const ModelConfig& c = config();
   const int64_t H = c.n_heads, nope = c.qk_nope_head_dim, rope = c.qk_rope_head_dim;
@@ -151,20 +167,24 @@ void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, 
   // Compressed KV: [n, lora + rope] -> normalised latent c and the shared rope key k_pe.
   std::vector<float> kv(static_cast<size_t>(n * (lora + rope)));
   matmul(a.kv_a, h, n, kv.data());
-  const size_t old = cache.a.size() / static_cast<size_t>(lora);
-  R1_CHECK(static_cast<int64_t>(old) == pos0);
-  cache.a.resize((old + n) * lora);
-  cache.b.resize((old + n) * rope);
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t pos = pos0 + t;
-    float* row = kv.data() + t * (lora + rope);
-    rms_norm(row, a.kv_a_norm.data(), 1, lora, static_cast<float>(c.rms_norm_eps),
-             cache.a.data() + pos * lora);
-    ops::rope(row + lora, 1, rope, 0, nf, w_->rope_inv_freq.data(), pos, w_->rope_interleaved);
-    std::copy(row + lora, row + lora + rope, cache.b.data() + pos * rope);
-    ops::rope(q.data() + t * H * qk, H, qk, nope, nf, w_->rope_inv_freq.data(), pos,
-              w_->rope_interleaved);
+  for (const Segment& sg : segs) {
+    LayerCache& cache = *sg.cache;
+    const size_t old = cache.a.size() / static_cast<size_t>(lora);
+    R1_CHECK(static_cast<int64_t>(old) == sg.pos0);
+    cache.a.resize((old + sg.n) * lora);
+    cache.b.resize((old + sg.n) * rope);
+    for (int64_t t = 0; t < sg.n; ++t) {
+      const int64_t pos = sg.pos0 + t, row_i = sg.offset + t;
+      float* row = kv.data() + row_i * (lora + rope);
+      rms_norm(row, a.kv_a_norm.data(), 1, lora, static_cast<float>(c.rms_norm_eps),
+               cache.a.data() + pos * lora);
+      ops::rope(row + lora, 1, rope, 0, nf, w_->rope_inv_freq.data(), pos, w_->rope_interleaved);
+      std::copy(row + lora, row + lora + rope, cache.b.data() + pos * rope);
+      ops::rope(q.data() + row_i * H * qk, H, qk, nope, nf, w_->rope_inv_freq.data(), pos,
+                w_->rope_interleaved);
+    }
   }
+  const RowMap rows(segs, n);
   // Absorbed attention: per head q̃ = W_UKᵀ q_nope [n, H, lora]; then all heads attend over
   // the shared latent rows: score = scale (q̃·c + q_pe·k_pe); z = Σ p c [n, H, lora];
   // finally o = W_UV z per head [n, H, vd].
@@ -183,9 +203,11 @@ void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, 
   ops::attend_many(
       n,
       [&](int64_t t) {
+        const Segment& sg = segs[rows.seg[t]];
+        const LayerCache& cache = *sg.cache;
         ops::AttentionHeads at;
         at.heads = H;
-        at.len = pos0 + t + 1;  // causal: positions 0..pos
+        at.len = sg.pos0 + rows.local[t] + 1;  // causal: positions 0..pos
         at.q = qt.data() + t * H * lora, at.ldq = lora, at.dk = lora;
         at.q2 = q.data() + t * H * qk + nope, at.ldq2 = qk, at.dk2 = rope;
         at.k = cache.a.data(), at.ldk = lora;
@@ -208,7 +230,7 @@ void Model::attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, 
   matmul(a.o, heads.data(), n, out);  // [n, d]
 }
 
-void Model::attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
+void Model::attention_gqa(const GqaWeights& a, std::span<const Segment> segs, int64_t n,
                           const float* h, float* out) const {
   const ModelConfig& c = config();
   const int64_t H = c.n_heads, Hkv = c.n_kv_heads, hd = c.head_dim;
@@ -218,18 +240,25 @@ void Model::attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, 
   matmul(a.q, h, n, q.data());
   matmul(a.k, h, n, k.data());
   matmul(a.v, h, n, v.data());
+  const RowMap rows(segs, n);
   for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = segs[rows.seg[t]].pos0 + rows.local[t];
     if (!a.q_bias.empty()) ops::axpy(1.0f, a.q_bias.data(), q.data() + t * H * hd, H * hd);
     if (!a.k_bias.empty()) ops::axpy(1.0f, a.k_bias.data(), k.data() + t * kvw, kvw);
     if (!a.v_bias.empty()) ops::axpy(1.0f, a.v_bias.data(), v.data() + t * kvw, kvw);
-    ops::rope(q.data() + t * H * hd, H, hd, 0, hd / 2, w_->rope_inv_freq.data(), pos0 + t,
+    ops::rope(q.data() + t * H * hd, H, hd, 0, hd / 2, w_->rope_inv_freq.data(), pos,
               w_->rope_interleaved);
-    ops::rope(k.data() + t * kvw, Hkv, hd, 0, hd / 2, w_->rope_inv_freq.data(), pos0 + t,
+    ops::rope(k.data() + t * kvw, Hkv, hd, 0, hd / 2, w_->rope_inv_freq.data(), pos,
               w_->rope_interleaved);
   }
-  R1_CHECK(static_cast<int64_t>(cache.a.size()) == pos0 * kvw);
-  cache.a.insert(cache.a.end(), k.begin(), k.end());
-  cache.b.insert(cache.b.end(), v.begin(), v.end());
+  for (const Segment& sg : segs) {
+    LayerCache& cache = *sg.cache;
+    R1_CHECK(static_cast<int64_t>(cache.a.size()) == sg.pos0 * kvw);
+    cache.a.insert(cache.a.end(), k.begin() + sg.offset * kvw,
+                   k.begin() + (sg.offset + sg.n) * kvw);
+    cache.b.insert(cache.b.end(), v.begin() + sg.offset * kvw,
+                   v.begin() + (sg.offset + sg.n) * kvw);
+  }
   // Each KV head serves `group` consecutive query heads: one attention per (token, KV head).
   std::vector<float> heads(static_cast<size_t>(n * H * hd));
   const int64_t group = H / Hkv;
@@ -237,9 +266,11 @@ void Model::attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, 
       n * Hkv,
       [&](int64_t i) {
         const int64_t t = i / Hkv, kh = i % Hkv;
+        const Segment& sg = segs[rows.seg[t]];
+        const LayerCache& cache = *sg.cache;
         ops::AttentionHeads at;
         at.heads = group;
-        at.len = pos0 + t + 1;
+        at.len = sg.pos0 + rows.local[t] + 1;
         at.q = q.data() + (t * H + kh * group) * hd, at.ldq = hd, at.dk = hd;
         at.k = cache.a.data() + kh * hd, at.ldk = kvw;
         at.v = cache.b.data() + kh * hd, at.ldv = kvw, at.dv = hd;
@@ -250,17 +281,16 @@ void Model::attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, 
   matmul(a.o, heads.data(), n, out);
 }
 
-void Model::block(const LayerWeights& l, LayerCache& cache, int64_t pos0, int64_t n,
-                  float* x) const {
+void Model::block(const LayerWeights& l, std::span<const Segment> segs, int64_t n, float* x) const {
   const ModelConfig& c = config();
   const int64_t d = c.hidden_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
   std::vector<float> h(static_cast<size_t>(n * d)), y(static_cast<size_t>(n * d));
   rms_norm(x, l.attn_norm.data(), n, d, eps, h.data());
   if (c.is_deepseek())
-    attention_mla(l.mla, cache, pos0, n, h.data(), y.data());
+    attention_mla(l.mla, segs, n, h.data(), y.data());
   else
-    attention_gqa(l.gqa, cache, pos0, n, h.data(), y.data());
+    attention_gqa(l.gqa, segs, n, h.data(), y.data());
   ops::axpy(1.0f, y.data(), x, n * d);
   rms_norm(x, l.ffn_norm.data(), n, d, eps, h.data());
   if (l.is_moe)
@@ -279,14 +309,11 @@ void Model::forward(Sequence& seq, std::span<const int32_t> tokens, float* logit
     throw Error("context full: " + std::to_string(seq.pos_) + " + " + std::to_string(n) +
                 " tokens exceed the context of " + std::to_string(seq.n_ctx_));
   std::vector<float> x(static_cast<size_t>(n * d));
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= w_->embed.rows)
-      throw Error("token id " + std::to_string(tokens[t]) + " is outside the vocabulary of " +
-                  std::to_string(w_->embed.rows));
-    ops::load_row(w_->embed, tokens[t], x.data() + t * d);
+  embed(tokens, x.data());
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const Segment seg{&seq.layers[l], seq.pos_, n, 0};
+    block(w_->layers[l], std::span<const Segment>(&seg, 1), n, x.data());
   }
-  for (int64_t l = 0; l < c.n_layers; ++l)
-    block(w_->layers[l], seq.layers[l], seq.pos_, n, x.data());
   seq.pos_ += n;
   rms_norm(x.data(), w_->output_norm.data(), n, d, static_cast<float>(c.rms_norm_eps), x.data());
   if (hidden) hidden->assign(x.begin(), x.end());
@@ -307,10 +334,68 @@ void Model::check_finite(const float* v, int64_t count, int64_t pos0) const {
                   "; the weights may be corrupt (NaN or Inf in the file)");
 }
 
+void Model::embed(std::span<const int32_t> tokens, float* x) const {
+  const int64_t d = config().hidden_size;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || tokens[t] >= w_->embed.rows)
+      throw Error("token id " + std::to_string(tokens[t]) + " is outside the vocabulary of " +
+                  std::to_string(w_->embed.rows));
+    ops::load_row(w_->embed, tokens[t], x + static_cast<int64_t>(t) * d);
+  }
+}
+
 void Model::forward_batch(std::span<Sequence*> seqs, std::span<const std::vector<int32_t>> tokens,
                           std::span<float*> last_logits) const {
   R1_CHECK(seqs.size() == tokens.size() && seqs.size() == last_logits.size());
-  for (size_t i = 0; i < seqs.size(); ++i) forward(*seqs[i], tokens[i], last_logits[i], false);
+  const ModelConfig& c = config();
+  const int64_t d = c.hidden_size, V = c.vocab_size;
+  // The batch: non-empty sequences, their rows one after the other. Check all before changing any.
+  std::vector<size_t> which;
+  std::vector<int32_t> all;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int64_t m = static_cast<int64_t>(tokens[i].size());
+    if (m == 0) continue;
+    if (seqs[i]->pos_ + m > seqs[i]->n_ctx_)
+      throw Error("context full: " + std::to_string(seqs[i]->pos_) + " + " + std::to_string(m) +
+                  " tokens exceed the context of " + std::to_string(seqs[i]->n_ctx_));
+    for (size_t j = 0; j < i; ++j)
+      R1_CHECK_MSG(seqs[j] != seqs[i] || tokens[j].empty(), "a sequence twice in one batch");
+    which.push_back(i);
+    all.insert(all.end(), tokens[i].begin(), tokens[i].end());
+  }
+  const int64_t n = static_cast<int64_t>(all.size());
+  if (n == 0) return;
+  std::vector<float> x(static_cast<size_t>(n * d));
+  embed(all, x.data());
+  std::vector<Segment> segs(which.size());
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    int64_t off = 0;
+    for (size_t s = 0; s < which.size(); ++s) {
+      Sequence& q = *seqs[which[s]];
+      const int64_t m = static_cast<int64_t>(tokens[which[s]].size());
+      segs[s] = Segment{&q.layers[l], q.pos_, m, off};
+      off += m;
+    }
+    block(w_->layers[l], segs, n, x.data());
+  }
+  // The last row of each sequence: final norm and LM head.
+  const int64_t S = static_cast<int64_t>(which.size());
+  std::vector<float> last(static_cast<size_t>(S * d)), logits(static_cast<size_t>(S * V));
+  int64_t off = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    Sequence& q = *seqs[which[s]];
+    const int64_t m = static_cast<int64_t>(tokens[which[s]].size());
+    q.pos_ += m;
+    off += m;
+    std::copy_n(x.data() + (off - 1) * d, d, last.data() + s * d);
+  }
+  rms_norm(last.data(), w_->output_norm.data(), S, d, static_cast<float>(c.rms_norm_eps),
+           last.data());
+  matmul(w_->output, last.data(), S, logits.data());
+  for (int64_t s = 0; s < S; ++s) {
+    check_finite(logits.data() + s * V, V, seqs[which[s]]->pos_ - 1);
+    std::copy_n(logits.data() + s * V, V, last_logits[which[s]]);
+  }
 }
 
 void Model::forward_mtp(Sequence& mtp_seq, const float* hidden, std::span<const int32_t> next,
@@ -331,7 +416,8 @@ void Model::forward_mtp(Sequence& mtp_seq, const float* hidden, std::span<const 
   }
   std::vector<float> x(static_cast<size_t>(n * d));
   matmul(m.eh_proj, cat.data(), n, x.data());
-  block(m.block, mtp_seq.layers[0], mtp_seq.pos_, n, x.data());
+  const Segment seg{&mtp_seq.layers[0], mtp_seq.pos_, n, 0};
+  block(m.block, std::span<const Segment>(&seg, 1), n, x.data());
   mtp_seq.pos_ += n;
   rms_norm(x.data(), m.head_norm.data(), n, d, eps, x.data());
   matmul(m.head, x.data(), n, logits);

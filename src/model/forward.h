@@ -44,6 +44,13 @@ class Sequence {
   int64_t n_ctx_;
 };
 
+// Rows [offset, offset + n) of a batch's activations: tokens of one sequence at positions
+// pos0.., with that sequence's cache of the layer being run.
+struct Segment {
+  LayerCache* cache = nullptr;
+  int64_t pos0 = 0, n = 0, offset = 0;
+};
+
 class Model {
  public:
   explicit Model(std::shared_ptr<const ModelWeights> w);
@@ -62,7 +69,9 @@ class Model {
   void forward(Sequence& seq, std::span<const int32_t> tokens, float* logits, bool all_logits,
                std::vector<float>* hidden = nullptr) const;
 
-  // Several independent sequences, each with its own tokens; logits of each one's last token.
+  // Several independent sequences, each with its own tokens (empty: skipped), run as one batch:
+  // every weight is read once for all their tokens. Logits of each one's last token. Throws
+  // r1::Error (nothing changed) when one would overflow its context or a token is out of range.
   void forward_batch(std::span<Sequence*> seqs, std::span<const std::vector<int32_t>> tokens,
                      std::span<float*> last_logits) const;
 
@@ -73,11 +82,14 @@ class Model {
                    float* logits) const;
 
  private:
-  void block(const LayerWeights& l, LayerCache& cache, int64_t pos0, int64_t n, float* x) const;
-  void attention_mla(const MlaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
-                     const float* h, float* out) const;
-  void attention_gqa(const GqaWeights& a, LayerCache& cache, int64_t pos0, int64_t n,
-                     const float* h, float* out) const;
+  // x: [n, d] for the n tokens of all segments (n = the sum of their lengths).
+  void block(const LayerWeights& l, std::span<const Segment> segs, int64_t n, float* x) const;
+  void attention_mla(const MlaWeights& a, std::span<const Segment> segs, int64_t n, const float* h,
+                     float* out) const;
+  void attention_gqa(const GqaWeights& a, std::span<const Segment> segs, int64_t n, const float* h,
+                     float* out) const;
+  // Embeds tokens into x [n, d], checking ids.
+  void embed(std::span<const int32_t> tokens, float* x) const;
   void check_finite(const float* logits, int64_t count, int64_t pos0) const;
   void mlp(const MlpWeights& m, int64_t n, const float* h, float* out) const;
   void moe(const MoeWeights& m, int64_t n, const float* h, float* out) const;

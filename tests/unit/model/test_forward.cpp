@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "kernels/int8.h"
 #include "model/forward.h"
 #include "model/source.h"
 #include "test_util.h"
@@ -83,6 +84,56 @@ TEST_P(EveryArch, SequencesAreIndependent) {
   std::vector<std::vector<int32_t>> rest = {{7}, {x[2], x[3]}};
   m.forward_batch(seqs, rest, outs);
   EXPECT_LT(max_abs_diff(alone, l1), 2e-4f);
+}
+
+TEST_P(EveryArch, OneBatchEqualsEachSequenceAlone) {
+  // Float32 activations: alone, each sequence's tokens are batched differently.
+  r1::int8::set_enabled(false);
+  test::TempDir dir;
+  ModelSource src = ModelSource::open(make_model(dir, GetParam()));
+  Model m(bind_weights(src));
+  const int64_t V = m.config().vocab_size;
+  const std::vector<std::vector<int32_t>> prompts = {{5, 9, 2, 7, 11}, {3}, {8, 1, 4}};
+  const std::vector<std::vector<int32_t>> next = {
+      {6},
+      {12, 13},
+      {},
+  };
+  // Alone.
+  std::vector<std::vector<float>> want(3, std::vector<float>(static_cast<size_t>(V)));
+  std::vector<Sequence> alone;
+  for (int i = 0; i < 3; ++i) {
+    alone.push_back(m.new_sequence(16));
+    m.forward(alone[i], prompts[i], want[i].data(), false);
+  }
+  // As one batch (prompts of different lengths), then a second step with an empty entry.
+  std::vector<Sequence> batch;
+  for (int i = 0; i < 3; ++i) batch.push_back(m.new_sequence(16));
+  std::vector<Sequence*> seqs = {&batch[0], &batch[1], &batch[2]};
+  std::vector<std::vector<float>> got(3, std::vector<float>(static_cast<size_t>(V)));
+  std::vector<float*> outs = {got[0].data(), got[1].data(), got[2].data()};
+  m.forward_batch(seqs, prompts, outs);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LT(max_abs_diff(want[i], got[i]), 1e-4f) << "sequence " << i;
+    EXPECT_EQ(batch[i].position(), alone[i].position());
+  }
+  std::vector<float> untouched = got[2];
+  m.forward_batch(seqs, next, outs);
+  for (int i = 0; i < 2; ++i) {
+    m.forward(alone[i], next[i], want[i].data(), false);
+    EXPECT_LT(max_abs_diff(want[i], got[i]), 1e-4f) << "sequence " << i << ", step 2";
+  }
+  EXPECT_EQ(got[2], untouched);  // the empty entry: no logits written, nothing run
+  EXPECT_EQ(batch[2].position(), 3);
+  // A batch that would overflow one context changes none.
+  Sequence small = m.new_sequence(2);
+  std::vector<Sequence*> two = {&batch[0], &small};
+  const std::vector<std::vector<int32_t>> toks = {{1}, {1, 2, 3}};
+  std::vector<float*> outs2 = {got[0].data(), got[1].data()};
+  EXPECT_THROW(m.forward_batch(two, toks, outs2), Error);
+  EXPECT_EQ(batch[0].position(), 6);
+  EXPECT_EQ(small.position(), 0);
+  r1::int8::set_enabled(true);
 }
 
 TEST_P(EveryArch, RefusesBadTokensAndFullContext) {
