@@ -11,11 +11,13 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
 
 #include "core/error.h"
+#include "server/peer_socket.h"
 
 namespace r1::server {
 namespace {
@@ -228,16 +230,26 @@ struct Server::Impl {
 
   // ---- answering
 
-  // Non-streaming: waits for the whole answer.
-  void answer_whole(httplib::Response& res, const std::shared_ptr<engine::GenerationHandle>& h,
-                    bool chat_api, const GenerationParams& g) {
+  // Non-streaming: waits for the whole answer, watching the connection meanwhile: a client that
+  // goes away cancels its request within one wait period, as a streaming one does.
+  void answer_whole(const httplib::Request& req, httplib::Response& res,
+                    const std::shared_ptr<engine::GenerationHandle>& h, bool chat_api,
+                    const GenerationParams& g) {
     chat::ParsedResponse parsed;
     std::vector<chat::StreamEvent> ev;
-    while (!h->wait(ev, 200)) {
+    const std::optional<int> sock =
+        find_connection_socket(req.local_port, req.remote_addr, req.remote_port);
+    bool client_gone = false;
+    while (!h->wait(ev, 50)) {
+      if (!client_gone && sock && peer_closed(*sock)) {
+        client_gone = true;
+        h->cancel();
+      }
     }
     for (const auto& e : ev) parsed.add(e);
     const engine::GenerationStats st = h->stats();
     record(st);
+    if (client_gone) return;  // nobody to answer
     if (!h->error().empty())
       throw ApiError(500, "generation failed: " + h->error(), {}, "generation_failed",
                      "server_error");
@@ -404,7 +416,7 @@ struct Server::Impl {
       if (p.gen.stream)
         answer_stream(res, std::move(h), chat_api, p.gen);
       else
-        answer_whole(res, h, chat_api, p.gen);
+        answer_whole(req, res, h, chat_api, p.gen);
     } catch (const ApiError& e) {
       if (e.status == 429) res.set_header("Retry-After", "1");
       if (e.status == 503) res.set_header("Retry-After", "5");

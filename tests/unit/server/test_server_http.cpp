@@ -574,6 +574,45 @@ TEST(ServerHttp, QueueFullAnswers429AndDisconnectsFreeSlots) {
   expect_alive();
 }
 
+// Non-streaming requests have no stream to write into, so the server watches their sockets: a
+// client that goes away while its whole answer is computed frees its slot within a second too.
+TEST(ServerHttp, DroppedWholeAnswersFreeSlots) {
+  Fixture& f = fx();
+  json body = hello(2000);
+  body["ignore_eos"] = true;
+  const std::string text = request_text("POST", "/v1/chat/completions", body.dump(),
+                                        "Authorization: Bearer " + kKey + "\r\n");
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    int fd = connect_to(f.server.port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, text));
+    fds.push_back(fd);
+  }
+  int64_t busy = -1;
+  const auto t0 = Clock::now();
+  while (Clock::now() - t0 < std::chrono::seconds(20)) {
+    busy = metric(f.call("GET", "/metrics").body, "r1_busy_slots");
+    if (busy == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(busy, 2);
+  const int64_t cancelled0 =
+      metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total");
+  for (int fd : fds) close(fd);
+  const auto t1 = Clock::now();
+  while (Clock::now() - t1 < std::chrono::seconds(3)) {
+    busy = metric(f.call("GET", "/metrics").body, "r1_busy_slots");
+    if (busy == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(busy, 0);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t1).count(), 1.0);
+  EXPECT_EQ(metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total"),
+            cancelled0 + 2);
+  expect_alive();
+}
+
 // Last (the suite's order is the file's): SIGTERM drains, then cancels with a final event.
 TEST(ServerHttp, ZzSigtermEndsStreamsWithAFinalEvent) {
   Fixture& f = fx();
