@@ -40,6 +40,7 @@ struct ServeOptions {
   bool no_think = false;
   int threads = 0;  // 0 = all hardware threads
   int http_threads = 0;
+  int compute_nice = 5;
   double drain_seconds = 10;
   size_t max_body = 4u << 20;
   SamplingParams sampling = deepseek_r1_defaults();
@@ -100,6 +101,7 @@ void serve(ServeOptions o) {
   so.scheduler.n_ctx = o.n_ctx;
   so.scheduler.queue_max = o.queue >= 0 ? o.queue : 4 * o.parallel;
   so.scheduler.prefill_chunk = o.prefill_chunk;
+  so.scheduler.compute_nice = o.compute_nice;
   so.limits.max_body_bytes = o.max_body;
   so.defaults.sampling = o.sampling;
   so.defaults.max_tokens = o.n_predict;
@@ -186,6 +188,11 @@ CommandRegistrar reg([](CLI::App& app) {
   sub->add_option("--http-threads", o->http_threads,
                   "connection threads (default: slots + queue + 32)")
       ->check(CLI::Range(1, 4096));
+  sub->add_option("--compute-nice", o->compute_nice,
+                  "nice value of the forward-pass threads, so that connection threads answer "
+                  "(429s, health checks, streams) first when the cores are busy; 0 = unchanged")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   sub->add_option("--drain-timeout", o->drain_seconds,
                   "on SIGTERM, seconds running requests may take to finish")
       ->check(CLI::Range(0.0, 3600.0))

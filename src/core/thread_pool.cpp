@@ -4,6 +4,9 @@
 #include <chrono>
 #include <memory>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "core/check.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -25,7 +28,22 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 ThreadPool::ThreadPool(int n_threads) {
   R1_CHECK(n_threads >= 1);
   workers_.reserve(static_cast<size_t>(n_threads - 1));
+  worker_tids_.assign(static_cast<size_t>(n_threads - 1), 0);
   for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  // Each worker publishes its id first thing; wait for them so set_worker_nice sees them all.
+  for (int s; (s = started_.load(std::memory_order_acquire)) < n_threads - 1;)
+    started_.wait(s, std::memory_order_acquire);
+}
+
+bool ThreadPool::set_worker_nice(int nice) {
+  bool ok = true;
+  for (int tid : worker_tids_)
+    ok = setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) == 0 && ok;
+  return ok;
+}
+
+bool set_current_thread_nice(int nice) {
+  return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) == 0;
 }
 
 ThreadPool::~ThreadPool() {
@@ -49,8 +67,11 @@ void ThreadPool::run_chunks() {
   }
 }
 
-void ThreadPool::worker_main(int) {
+void ThreadPool::worker_main(int index) {
   t_inside_loop = true;  // a worker never starts a nested parallel loop
+  worker_tids_[static_cast<size_t>(index - 1)] = static_cast<int>(gettid());
+  started_.fetch_add(1, std::memory_order_release);
+  started_.notify_all();
   uint64_t seen = 0;
   for (;;) {
     // Wait for a new generation: spin first, then sleep.

@@ -23,6 +23,12 @@ class ThreadPool {
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // Lowers the scheduling priority of the worker threads (not the caller's) to `nice` (0..19),
+  // so that latency-bound threads of the same process (a server's connection threads) run first
+  // when the cores are contended. Raising priority back needs privileges; returns false when the
+  // system refused.
+  bool set_worker_nice(int nice);
+
   // Calls fn(begin, end) over [0, n) in chunks of at most `grain` items, on all threads, and
   // returns when every chunk is done. A call from inside a running loop (nested), or while
   // another thread is using the pool, runs serially on the caller. Exceptions thrown by fn are
@@ -40,6 +46,8 @@ class ThreadPool {
   void run_chunks();
 
   std::vector<std::thread> workers_;
+  std::vector<int> worker_tids_;  // kernel thread ids, set by each worker before it waits
+  std::atomic<int> started_{0};
   std::mutex use_;  // one loop at a time
   // The current job.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
@@ -52,6 +60,9 @@ class ThreadPool {
   std::exception_ptr error_;
   std::mutex error_mutex_;
 };
+
+// Sets the calling thread's nice value (Linux: per thread); false when refused.
+bool set_current_thread_nice(int nice);
 
 // Grain that splits n items into about 4 chunks per thread (at least `min_grain` items each).
 int64_t balanced_grain(int64_t n, int threads, int64_t min_grain = 1);

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <utility>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 #include "core/check.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace r1::engine {
 namespace {
@@ -82,8 +85,17 @@ struct Scheduler::Slot {
   bool budget_spent = false;
   GenerationStats st;
   double t_start = 0;  // when the slot took the request
+  // This step's token, drawn ahead (in parallel with the other slots' draws), or why not.
+  std::optional<int32_t> drawn;
+  std::string draw_error;
 
   bool prefilling() const { return active && prefilled < req.prompt.size(); }
+  // Whether this step samples a token (rather than ending or inserting the end of reasoning).
+  bool samples_next() const {
+    if (!active || prefilling() || st.generated >= req.max_tokens) return false;
+    return !(parser->in_reasoning() && !budget_spent && req.think_budget >= 0 &&
+             st.thinking_tokens >= req.think_budget);
+  }
 };
 
 std::vector<chat::StreamEvent> Scheduler::feed(Slot& s, const std::string& text) {
@@ -258,7 +270,10 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
     next = ins;
     return true;
   }
-  const int32_t id = s.sampler->sample(s.logits.data(), model_.config().vocab_size);
+  if (!s.draw_error.empty()) throw Error(std::exchange(s.draw_error, {}));
+  const int32_t id =
+      s.drawn ? *s.drawn : s.sampler->sample(s.logits.data(), model_.config().vocab_size);
+  s.drawn.reset();
   if (st.generated++ == 0) st.time_to_first_token_s = now_s() - s.t_start + st.queue_s;
   if (thinking) ++st.thinking_tokens;
   if (id == tok_.eos()) return finish(Finish::kEos);
@@ -272,6 +287,10 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
 }
 
 void Scheduler::loop() {
+  if (opt_.compute_nice > 0) {
+    set_current_thread_nice(opt_.compute_nice);
+    ThreadPool::global().set_worker_nice(opt_.compute_nice);
+  }
   size_t prefill_rr = 0;  // round robin over slots that are prefilling
   bool trimmed = true;    // memory handed back since the last work
   for (;;) {
@@ -361,6 +380,21 @@ void Scheduler::loop() {
     }
 
     // One decode step for every slot whose prompt is in: sample, then one batched forward.
+    // The draws (a pass over the vocabulary each) run on the pool, one slot per chunk.
+    std::vector<Slot*> drawing;
+    for (auto& sp : slots_)
+      if (sp->samples_next()) drawing.push_back(sp.get());
+    ThreadPool::global().parallel_for(
+        static_cast<int64_t>(drawing.size()), 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            Slot& s = *drawing[static_cast<size_t>(i)];
+            try {
+              s.drawn = s.sampler->sample(s.logits.data(), model_.config().vocab_size);
+            } catch (const std::exception& ex) {
+              s.draw_error = ex.what();
+            }
+          }
+        });
     std::vector<Slot*> batch;
     std::vector<std::vector<int32_t>> tokens;
     for (auto& sp : slots_) {

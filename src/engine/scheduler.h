@@ -29,6 +29,9 @@ struct SchedulerOptions {
   int64_t n_ctx = 4096;         // context of each slot (prompt + answer)
   int64_t queue_max = 16;       // requests waiting for a slot; beyond: refused
   int64_t prefill_chunk = 256;  // prompt tokens fed per step (between decode steps)
+  // Nice value (0..19) for the thread that runs the forward pass and for the global pool's
+  // workers: above 0, threads answering requests get the cores first when they are contended.
+  int compute_nice = 0;
 };
 
 // One generation request: a rendered, tokenized prompt and its controls.

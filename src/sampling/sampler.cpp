@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/check.h"
 #include "core/error.h"
 
 namespace r1 {
@@ -24,6 +25,112 @@ int32_t argmax(const float* x, int64_t n) {
   for (int64_t i = 1; i < n; ++i)
     if (x[i] > x[best]) best = i;
   return static_cast<int32_t>(best);
+}
+
+namespace {
+
+// Candidates best first: larger logit, then smaller id (a strict total order).
+struct ByLogit {
+  const float* l;
+  bool operator()(int32_t a, int32_t b) const { return l[a] > l[b] || (l[a] == l[b] && a < b); }
+};
+
+// The top-p cut over candidates with weights w (unnormalised, the best has weight 1): the
+// smallest best-first prefix whose mass reaches top_p of the total. Instead of sorting them all,
+// tokens are binned by weight on a log scale, the bins summed best first, and only the bin where
+// the mass crosses top_p is sorted. Linear in the candidates, however flat the distribution.
+void cut_top_p(Candidates& c, const float* l, double top_p) {
+  std::vector<int32_t>& ids = c.ids;
+  std::vector<double>& w = c.weights;
+  constexpr int kBins = 2048;
+  constexpr double kRange = 40.0;  // log-weights below -40 (weights < 4e-18) share the last bin
+  double sum = 0;
+  for (double x : w) sum += x;
+  auto bin_of = [](double x) {
+    const double key = x > 0 ? -std::log(x) * (kBins / kRange) : kBins;
+    return static_cast<int>(std::min<double>(key, kBins - 1));
+  };
+  std::vector<int>& bins = c.bins;
+  std::vector<double>& mass = c.mass;
+  bins.resize(ids.size());
+  mass.assign(kBins, 0.0);
+  for (size_t i = 0; i < ids.size(); ++i) mass[static_cast<size_t>(bins[i] = bin_of(w[i]))] += w[i];
+  double acc = 0;
+  int cross = kBins - 1;
+  for (int b = 0; b < kBins; ++b) {
+    if ((acc + mass[static_cast<size_t>(b)]) / sum >= top_p) {
+      cross = b;
+      break;
+    }
+    acc += mass[static_cast<size_t>(b)];
+  }
+  // Everything in better bins stays; the crossing bin is taken best first until top_p.
+  std::vector<int32_t>& edge = c.edge;  // positions in ids
+  edge.clear();
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (bins[i] == cross) edge.push_back(static_cast<int32_t>(i));
+  std::sort(edge.begin(), edge.end(), [&](int32_t a, int32_t b) {
+    return ByLogit{l}(ids[static_cast<size_t>(a)], ids[static_cast<size_t>(b)]);
+  });
+  bool any = cross > 0 && acc > 0;
+  for (int32_t i : edge) {
+    if (any && acc / sum >= top_p) {
+      bins[static_cast<size_t>(i)] = kBins;  // cut
+      continue;
+    }
+    bins[static_cast<size_t>(i)] = -1;  // kept
+    acc += w[static_cast<size_t>(i)];
+    any = true;
+  }
+  // Compact in place, keeping the ids' order.
+  size_t k = 0;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (bins[i] < cross || bins[i] == -1) {
+      ids[k] = ids[i];
+      w[k++] = w[i];
+    }
+  ids.resize(k);
+  w.resize(k);
+}
+
+}  // namespace
+
+void filter_candidates(const float* l, int64_t n, const SamplingParams& p, Candidates& c) {
+  R1_CHECK(n > 0 && p.temperature > 0.0f);
+  c.ids.resize(static_cast<size_t>(n));
+  std::iota(c.ids.begin(), c.ids.end(), 0);
+  // top-k: the k best (ties to the smaller id).
+  if (p.top_k > 0 && p.top_k < n) {
+    std::nth_element(c.ids.begin(), c.ids.begin() + (p.top_k - 1), c.ids.end(), ByLogit{l});
+    c.ids.resize(static_cast<size_t>(p.top_k));
+    std::sort(c.ids.begin(), c.ids.end());
+  }
+  std::erase_if(c.ids, [&](int32_t i) { return std::isinf(l[i]); });  // forbidden by the bias
+  R1_CHECK(!c.ids.empty());
+  // Softmax with temperature, in double, unnormalised: the best token has weight 1.
+  float mx = l[c.ids[0]];
+  for (int32_t i : c.ids) mx = std::max(mx, l[i]);
+  c.weights.resize(c.ids.size());
+  for (size_t i = 0; i < c.ids.size(); ++i)
+    c.weights[i] = std::exp((static_cast<double>(l[c.ids[i]]) - mx) / p.temperature);
+  if (p.top_p < 1.0f) cut_top_p(c, l, p.top_p);
+  // min-p: tokens at least min_p times as likely as the best one.
+  if (p.min_p > 0.0f) {
+    size_t k = 0;
+    for (size_t i = 0; i < c.ids.size(); ++i)
+      if (c.weights[i] >= p.min_p) {
+        c.ids[k] = c.ids[i];
+        c.weights[k++] = c.weights[i];
+      }
+    c.ids.resize(k);
+    c.weights.resize(k);
+  }
+}
+
+Candidates filter_candidates(const float* l, int64_t n, const SamplingParams& p) {
+  Candidates c;
+  filter_candidates(l, n, p, c);
+  return c;
 }
 
 Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {
@@ -54,7 +161,8 @@ int32_t Sampler::sample(const float* logits, int64_t n) {
     if (!std::isfinite(logits[i]))
       throw Error("the model produced a non-finite logit (" + std::to_string(logits[i]) +
                   ") for token " + std::to_string(i) + "; refusing to sample");
-  std::vector<float> l(logits, logits + n);
+  std::vector<float>& l = work_;
+  l.assign(logits, logits + n);
   for (const auto& [id, b] : p_.logit_bias)
     if (id >= 0 && id < n) l[static_cast<size_t>(id)] += b;
   const bool penalise =
@@ -76,54 +184,18 @@ int32_t Sampler::sample(const float* logits, int64_t n) {
 
   int32_t chosen = best;
   if (p_.temperature > 0.0f) {
-    // Candidates, best first (only the top k sorted when top-k is set).
-    std::vector<int32_t> idx(static_cast<size_t>(n));
-    std::iota(idx.begin(), idx.end(), 0);
-    auto by_logit = [&](int32_t a, int32_t b) {
-      return l[static_cast<size_t>(a)] > l[static_cast<size_t>(b)] ||
-             (l[static_cast<size_t>(a)] == l[static_cast<size_t>(b)] && a < b);
-    };
-    size_t keep = idx.size();
-    if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < keep) {
-      keep = static_cast<size_t>(p_.top_k);
-      std::partial_sort(idx.begin(), idx.begin() + static_cast<ptrdiff_t>(keep), idx.end(),
-                        by_logit);
-    } else {
-      std::sort(idx.begin(), idx.end(), by_logit);
-    }
-    while (keep > 1 && std::isinf(l[static_cast<size_t>(idx[keep - 1])])) --keep;
-    // Softmax with temperature, in double; the first candidate is the maximum.
-    const double mx = l[static_cast<size_t>(idx[0])];
-    std::vector<double> p(keep);
-    double sum = 0;
-    for (size_t i = 0; i < keep; ++i)
-      sum += p[i] = std::exp((l[static_cast<size_t>(idx[i])] - mx) / p_.temperature);
-    // top-p: the smallest prefix whose probability reaches top_p (at least one token).
-    if (p_.top_p < 1.0f) {
-      double acc = 0;
-      size_t k = 0;
-      while (k < keep) {
-        acc += p[k++] / sum;
-        if (acc >= p_.top_p) break;
-      }
-      keep = std::max<size_t>(k, 1);
-    }
-    // min-p: tokens at least min_p times as likely as the best one (p[0] == 1 unnormalised).
-    if (p_.min_p > 0.0f) {
-      size_t k = 1;
-      while (k < keep && p[k] >= p_.min_p) ++k;
-      keep = k;
-    }
+    filter_candidates(l.data(), n, p_, cand_);
+    const Candidates& c = cand_;
     double total = 0;
-    for (size_t i = 0; i < keep; ++i) total += p[i];
+    for (double w : c.weights) total += w;
     // Uniform in [0, total) from 53 random bits.
     const double u = static_cast<double>(rng_.next() >> 11) * (1.0 / 9007199254740992.0) * total;
     double acc = 0;
-    chosen = idx[keep - 1];
-    for (size_t i = 0; i < keep; ++i) {
-      acc += p[i];
+    chosen = c.ids.back();
+    for (size_t i = 0; i < c.ids.size(); ++i) {
+      acc += c.weights[i];
       if (u < acc) {
-        chosen = idx[i];
+        chosen = c.ids[i];
         break;
       }
     }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <span>
+#include <vector>
 
 #include "core/rng.h"
 
@@ -30,6 +31,23 @@ struct SamplingParams {
 // DeepSeek's recommendation for R1-family models: temperature 0.6, top-p 0.95.
 SamplingParams deepseek_r1_defaults();
 
+// The tokens a draw at temperature > 0 can pick, in ascending id order, with their unnormalised
+// probabilities (the best token weighs 1): top-k, softmax(logits / temperature), top-p (the
+// smallest best-first nucleus reaching top_p; ties go to the smaller id), then min-p. Forbidden
+// (-infinity) logits are left out; at least one finite logit is required. Linear time: no sort of
+// the whole vocabulary. The draw walks them in this order, so its result for a seed is fixed.
+struct Candidates {
+  std::vector<int32_t> ids;
+  std::vector<double> weights;
+  // Working memory of the top-p cut, kept between calls: vocabulary-sized buffers allocated per
+  // token would cost page faults (they come from mmap) comparable to the whole selection.
+  std::vector<int> bins;
+  std::vector<double> mass;
+  std::vector<int32_t> edge;
+};
+void filter_candidates(const float* logits, int64_t n, const SamplingParams& p, Candidates& out);
+Candidates filter_candidates(const float* logits, int64_t n, const SamplingParams& p);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
@@ -47,6 +65,8 @@ class Sampler {
   SamplingParams p_;
   Rng rng_;
   std::deque<int32_t> recent_;
+  std::vector<float> work_;  // the logits after bias and penalties
+  Candidates cand_;
 };
 
 // Index of the largest value (the first one on ties).

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "server/peer_socket.h"
+#include "server/sockets.h"
 
 namespace r1::server {
 namespace {
@@ -621,6 +621,9 @@ int Server::bind() {
     throw Error("cannot listen on " + o.host + ":" + std::to_string(port) +
                 " (address in use or not available)");
   }
+  // Bursts of connections (many clients, retries after 429) must queue, not be dropped.
+  if (!raise_listen_backlog(port))
+    std::fprintf(stderr, "r1 serve: warning: could not enlarge the accept backlog (5)\n");
   return port;
 }
 

@@ -1,8 +1,14 @@
 // The persistent thread pool: every index runs exactly once, nested and concurrent callers are
-// safe, exceptions reach the caller, and the pool can be resized.
+// safe, exceptions reach the caller, the pool can be resized, and its workers can be niced.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -82,6 +88,30 @@ TEST(ThreadPool, GlobalPoolResizes) {
   EXPECT_GE(ThreadPool::global().threads(), 1);
   EXPECT_GE(r1::balanced_grain(100, 2, 4), 4);
   EXPECT_EQ(r1::balanced_grain(800, 2), 100);
+}
+
+// Workers take the lower priority; the calling thread keeps its own.
+TEST(ThreadPool, WorkerNiceLowersOnlyTheWorkers) {
+  ThreadPool pool(3);
+  const int caller_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  const int want = std::min(19, caller_nice + 2);
+  ASSERT_TRUE(pool.set_worker_nice(want));
+  std::mutex mu;
+  std::set<int> nice_of_others;
+  int nice_of_caller = -100;
+  const auto caller = std::this_thread::get_id();
+  for (int round = 0; round < 50 && nice_of_others.empty(); ++round)
+    pool.parallel_for(64, 1, [&](int64_t, int64_t) {
+      const int n = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+      std::lock_guard lock(mu);
+      if (std::this_thread::get_id() == caller)
+        nice_of_caller = n;
+      else
+        nice_of_others.insert(n);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    });
+  EXPECT_EQ(nice_of_others, std::set<int>{want});
+  EXPECT_EQ(nice_of_caller, caller_nice);
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // penalties, logit bias, seeded determinism and refusal of non-finite logits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <numeric>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -105,6 +108,98 @@ TEST(Sampler, MinPDropsUnlikelyTokens) {
   SamplingParams p = hot();
   p.min_p = 0.2f;  // keeps p >= 0.1
   EXPECT_EQ(distinct(p, l), (std::set<int32_t>{0, 1, 2}));
+}
+
+// The plain definition: sort every token best first, then cut top-k, top-p and min-p prefixes.
+std::map<int32_t, double> reference_candidates(const std::vector<float>& l,
+                                               const SamplingParams& p) {
+  std::vector<int32_t> idx(l.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) {
+    return l[static_cast<size_t>(a)] > l[static_cast<size_t>(b)] ||
+           (l[static_cast<size_t>(a)] == l[static_cast<size_t>(b)] && a < b);
+  });
+  size_t keep = idx.size();
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < keep) keep = static_cast<size_t>(p.top_k);
+  while (keep > 1 && std::isinf(l[static_cast<size_t>(idx[keep - 1])])) --keep;
+  std::vector<double> w(keep);
+  double sum = 0;
+  for (size_t i = 0; i < keep; ++i)
+    sum += w[i] = std::exp(
+        (static_cast<double>(l[static_cast<size_t>(idx[i])]) - l[static_cast<size_t>(idx[0])]) /
+        p.temperature);
+  if (p.top_p < 1.0f) {
+    double acc = 0;
+    size_t k = 0;
+    while (k < keep) {
+      acc += w[k++] / sum;
+      if (acc >= p.top_p) break;
+    }
+    keep = std::max<size_t>(k, 1);
+  }
+  if (p.min_p > 0.0f) {
+    size_t k = 1;
+    while (k < keep && w[k] >= p.min_p) ++k;
+    keep = k;
+  }
+  std::map<int32_t, double> out;
+  for (size_t i = 0; i < keep; ++i) out[idx[i]] = w[i];
+  return out;
+}
+
+TEST(Sampler, CandidatesEqualTheSortedDefinition) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int n = 1 + static_cast<int>(rng() % 3000);
+    std::vector<float> l(static_cast<size_t>(n));
+    const float spread = std::vector<float>{0.01f, 1.0f, 10.0f, 100.0f}[rng() % 4];
+    std::normal_distribution<float> g(0.0f, spread);
+    for (auto& x : l) x = g(rng);
+    if (trial % 3 == 0)  // ties: a few distinct values only
+      for (auto& x : l) x = std::round(x * 2.0f / spread);
+    if (trial % 5 == 0)  // some forbidden tokens
+      for (int i = 0; i < n / 4; ++i)
+        l[rng() % static_cast<size_t>(n)] = -std::numeric_limits<float>::infinity();
+    if (std::all_of(l.begin(), l.end(), [](float x) { return std::isinf(x); })) l[0] = 0.0f;
+    SamplingParams p;
+    p.temperature = std::vector<float>{0.1f, 0.6f, 1.0f, 3.0f}[rng() % 4];
+    p.top_k = std::vector<int32_t>{0, 1, 5, 40, 100000}[rng() % 5];
+    p.top_p = std::vector<float>{1.0f, 0.95f, 0.5f, 0.999f, 1e-6f}[rng() % 5];
+    p.min_p = std::vector<float>{0.0f, 0.0f, 0.05f, 0.5f}[rng() % 4];
+    const Candidates c = filter_candidates(l.data(), n, p);
+    ASSERT_EQ(c.ids.size(), c.weights.size());
+    EXPECT_TRUE(std::is_sorted(c.ids.begin(), c.ids.end()));
+    std::map<int32_t, double> got;
+    for (size_t i = 0; i < c.ids.size(); ++i) got[c.ids[i]] = c.weights[i];
+    const auto want = reference_candidates(l, p);
+    ASSERT_EQ(got.size(), want.size()) << "trial " << trial << " n " << n;
+    for (const auto& [id, w] : want) {
+      ASSERT_TRUE(got.count(id)) << "trial " << trial << " token " << id;
+      EXPECT_NEAR(got[id], w, 1e-12 * std::max(1.0, w));
+    }
+  }
+}
+
+// The draws follow the candidates' probabilities (a 3-sigma check on each of them).
+TEST(Sampler, DrawFrequenciesMatchTheCandidates) {
+  std::vector<float> l = ramp(200, 17);
+  SamplingParams p = hot(0.3f);
+  p.top_p = 0.9f;
+  const Candidates c = filter_candidates(l.data(), 200, p);
+  double total = 0;
+  for (double w : c.weights) total += w;
+  Sampler s(p);
+  std::map<int32_t, int> count;
+  const int draws = 40000;
+  for (int i = 0; i < draws; ++i) ++count[s.sample(l.data(), 200)];
+  int in = 0;
+  for (size_t i = 0; i < c.ids.size(); ++i) {
+    const double q = c.weights[i] / total;
+    const double sd = std::sqrt(draws * q * (1 - q));
+    EXPECT_NEAR(count[c.ids[i]], draws * q, 3 * sd + 1) << "token " << c.ids[i];
+    in += count[c.ids[i]];
+  }
+  EXPECT_EQ(in, draws);  // nothing outside the nucleus
 }
 
 TEST(Sampler, SameSeedSameTokensOtherSeedOtherTokens) {
