@@ -1,21 +1,22 @@
 // Load test for `r1 serve` (not run in CI): concurrent streaming clients on loopback against a
 // server with N slots and a bounded queue. Bounded and self-stopping: each client makes a fixed
-// number of requests; a 429 is counted (with its latency) and retried after Retry-After's
-// spirit (a short pause). Prints time-to-first-token and per-stream tokens/s percentiles, the
+// number of requests; a 429 is counted (with its latency) and retried after Retry-After (with
+// jitter, as the official clients do), or after --retry-ms for a retry storm. Prints time-to-first-token and per-stream tokens/s percentiles, the
 // aggregate throughput against a single stream, and the number of lost requests and 5xx
 // answers (both must be zero; the exit status says so).
 //
 //   node bench/load_server.mjs R1_BINARY [MODEL] [--clients 64] [--parallel 8] [--queue 16]
-//        [--requests 2] [--max-tokens 128] [--ctx 1024]
+//        [--requests 2] [--max-tokens 128] [--ctx 1024] [--retry-ms N (default: Retry-After)]
 //
 // Without MODEL it makes a tiny random-weight test model.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 
 const argv = process.argv.slice(2);
-const opt = { clients: 64, parallel: 8, queue: 16, requests: 2, "max-tokens": 128, ctx: 1024 };
+const opt = { clients: 64, parallel: 8, queue: 16, requests: 2, "max-tokens": 128, ctx: 1024, "retry-ms": -1 };
 const pos = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i].startsWith("--")) opt[argv[i].slice(2)] = Number(argv[++i]);
@@ -67,7 +68,7 @@ async function stream(i) {
   });
   if (res.status !== 200) {
     await res.text();
-    return { status: res.status, ms: performance.now() - t0 };
+    return { status: res.status, ms: performance.now() - t0, retryAfter: Number(res.headers.get("retry-after")) };
   }
   const reader = res.body.getReader();
   const dec = new TextDecoder();
@@ -101,12 +102,37 @@ await stream(-1);
 const single = await stream(-2);
 const singleTps = (single.tokens - 1) / (single.seconds - single.ttft);
 
+// An overload probe on its own thread (its own event loop, idle but for the probe, unlike the
+// main loop reading up to 64 streams): one request every 25 ms while the load runs, so the 429
+// latency it sees is the server's, not the load client's backlog.
+const probe = new Worker(`
+  const { parentPort, workerData } = require("node:worker_threads");
+  const lat = { 429: [], other: [] };
+  let stop = false;
+  parentPort.on("message", () => { stop = true; });
+  (async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(workerData.url, { method: "POST", headers: { "Content-Type": "application/json", Connection: "close" },
+          body: JSON.stringify({ messages: [{ role: "user", content: "probe" }], max_tokens: 1 }) });
+        await res.text();
+        (res.status === 429 ? lat[429] : lat.other).push(performance.now() - t0);
+      } catch (e) {}
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    parentPort.postMessage(lat);
+  })();
+`, { eval: true, workerData: { url } });
+const probeResult = new Promise((r) => probe.once("message", r));
+
 const results = [], rejects = [];
-let lost = 0, fivexx = 0;
+let lost = 0, fivexx = 0, gaveUp = 0;
 const t0 = performance.now();
 await Promise.all(Array.from({ length: opt.clients }, async (_, c) => {
   for (let r = 0; r < opt.requests; r++) {
-    for (let attempt = 0; attempt < 1000; attempt++) {
+    let served = false;
+    for (let attempt = 0; attempt < 1000 && !served; attempt++) {
       let out;
       try {
         out = await stream(c * 1000 + r);
@@ -116,27 +142,36 @@ await Promise.all(Array.from({ length: opt.clients }, async (_, c) => {
       }
       if (out.status === 429) {
         rejects.push(out.ms);
-        await sleep(50 + Math.random() * 100);
+        // As the official clients do: wait what Retry-After says (with jitter), or --retry-ms.
+        const wait = opt["retry-ms"] >= 0 ? opt["retry-ms"] : (out.retryAfter || 1) * 1000;
+        await sleep(wait * (0.5 + Math.random()));
         continue;
       }
+      served = true;
       if (out.status >= 500) fivexx++;
       else if (out.status !== 200 || !out.done || out.error) lost++;
       else results.push(out);
-      break;
     }
+    if (!served) gaveUp++;
   }
 }));
 const wall = (performance.now() - t0) / 1000;
-const ttfts = results.map((r) => r.ttft);
-const tps = results.map((r) => (r.tokens - 1) / (r.seconds - r.ttft));
+probe.postMessage("stop");
+const probed = await probeResult;
+await probe.terminate();
+// (A stream whose tokens never formed printable text has no time to first token.)
+const timed = results.filter((r) => r.ttft !== null && r.tokens > 1);
+const ttfts = timed.map((r) => r.ttft);
+const tps = timed.map((r) => (r.tokens - 1) / (r.seconds - r.ttft));
 const total = results.reduce((a, r) => a + r.tokens, 0);
 const f = (x, d = 3) => Number(x).toFixed(d);
 console.log(`r1 serve load test: ${opt.clients} clients x ${opt.requests} streaming requests, --parallel ${opt.parallel}, queue ${opt.queue}, ${opt["max-tokens"]} tokens each`);
-console.log(`completed ${results.length}, lost ${lost}, 5xx ${fivexx}, 429 answers ${rejects.length} (p50 ${f(pct(rejects, 50), 1)} ms, p99 ${f(pct(rejects, 99), 1)} ms, max ${f(Math.max(0, ...rejects), 1)} ms)`);
+console.log(`completed ${results.length}, lost ${lost}, 5xx ${fivexx}, gave up after 1000 429s ${gaveUp}, 429 answers ${rejects.length} (p50 ${f(pct(rejects, 50), 1)} ms, p99 ${f(pct(rejects, 99), 1)} ms, max ${f(Math.max(0, ...rejects), 1)} ms)`);
+console.log(`overload probe (own thread, every 25 ms): 429 answers ${probed[429].length} (p50 ${f(pct(probed[429], 50), 1)} ms, p90 ${f(pct(probed[429], 90), 1)} ms, p99 ${f(pct(probed[429], 99), 1)} ms, max ${f(Math.max(0, ...probed[429]), 1)} ms), ${probed.other.length} served`);
 console.log(`time to first token (s): p50 ${f(pct(ttfts, 50))}  p90 ${f(pct(ttfts, 90))}  p99 ${f(pct(ttfts, 99))}`);
 console.log(`tokens/s per stream:     p50 ${f(pct(tps, 50), 1)}  p90 ${f(pct(tps, 90), 1)}  p99 ${f(pct(tps, 99), 1)}`);
 console.log(`aggregate ${f(total / wall, 1)} tokens/s over ${f(wall, 1)} s; a single stream alone: ${f(singleTps, 1)} tokens/s`);
 proc.kill("SIGTERM");
 await new Promise((r) => proc.on("exit", r));
 if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-process.exit(lost === 0 && fivexx === 0 && results.length === opt.clients * opt.requests ? 0 : 1);
+process.exit(lost === 0 && fivexx === 0 && gaveUp === 0 && results.length === opt.clients * opt.requests ? 0 : 1);
