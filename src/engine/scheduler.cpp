@@ -90,11 +90,14 @@ struct Scheduler::Slot {
   std::string draw_error;
 
   bool prefilling() const { return active && prefilled < req.prompt.size(); }
+  // The thinking budget is used up: this step inserts the end of the reasoning.
+  bool budget_due() const {
+    return parser->in_reasoning() && !budget_spent && req.think_budget >= 0 &&
+           st.thinking_tokens >= req.think_budget;
+  }
   // Whether this step samples a token (rather than ending or inserting the end of reasoning).
   bool samples_next() const {
-    if (!active || prefilling() || st.generated >= req.max_tokens) return false;
-    return !(parser->in_reasoning() && !budget_spent && req.think_budget >= 0 &&
-             st.thinking_tokens >= req.think_budget);
+    return active && !prefilling() && st.generated < req.max_tokens && !budget_due();
   }
 };
 
@@ -253,8 +256,7 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
   };
   if (st.generated >= s.req.max_tokens) return finish(Finish::kLength);
   const bool thinking = s.parser->in_reasoning();
-  if (thinking && !s.budget_spent && s.req.think_budget >= 0 &&
-      st.thinking_tokens >= s.req.think_budget) {
+  if (s.budget_due()) {
     // End the reasoning: the optional message, then `</think>`, so the model answers next.
     s.budget_spent = true;
     std::string text = "\n</think>\n\n";
