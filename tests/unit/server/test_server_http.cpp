@@ -589,24 +589,23 @@ TEST(ServerHttp, DroppedWholeAnswersFreeSlots) {
     ASSERT_TRUE(send_all(fd, text));
     fds.push_back(fd);
   }
-  int64_t busy = -1;
-  const auto t0 = Clock::now();
-  while (Clock::now() - t0 < std::chrono::seconds(20)) {
-    busy = metric(f.call("GET", "/metrics").body, "r1_busy_slots");
-    if (busy == 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_EQ(busy, 2);
+  // Polls /metrics until the busy slots number `want` or `seconds` pass; returns the last count.
+  auto busy_becomes = [&f](int64_t want, double seconds) {
+    int64_t busy = -1;
+    const auto t0 = Clock::now();
+    while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
+      busy = metric(f.call("GET", "/metrics").body, "r1_busy_slots");
+      if (busy == want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return busy;
+  };
+  ASSERT_EQ(busy_becomes(2, 20), 2);
   const int64_t cancelled0 =
       metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total");
   for (int fd : fds) close(fd);
   const auto t1 = Clock::now();
-  while (Clock::now() - t1 < std::chrono::seconds(3)) {
-    busy = metric(f.call("GET", "/metrics").body, "r1_busy_slots");
-    if (busy == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(busy, 0);
+  EXPECT_EQ(busy_becomes(0, 3), 0);
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t1).count(), 1.0);
   EXPECT_EQ(metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total"),
             cancelled0 + 2);
