@@ -273,8 +273,8 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
     return true;
   }
   if (!s.draw_error.empty()) throw Error(std::exchange(s.draw_error, {}));
-  const int32_t id =
-      s.drawn ? *s.drawn : s.sampler->sample(s.logits.data(), model_.config().vocab_size);
+  R1_CHECK(s.drawn.has_value());  // drawn ahead: samples_next() said this step samples
+  const int32_t id = *s.drawn;
   s.drawn.reset();
   if (st.generated++ == 0) st.time_to_first_token_s = now_s() - s.t_start + st.queue_s;
   if (thinking) ++st.thinking_tokens;

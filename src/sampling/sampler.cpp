@@ -72,7 +72,7 @@ void cut_top_p(Candidates& c, const float* l, double top_p) {
   std::sort(edge.begin(), edge.end(), [&](int32_t a, int32_t b) {
     return ByLogit{l}(ids[static_cast<size_t>(a)], ids[static_cast<size_t>(b)]);
   });
-  bool any = cross > 0 && acc > 0;
+  bool any = acc > 0;  // tokens kept from better bins (each has a positive weight)
   for (int32_t i : edge) {
     if (any && acc / sum >= top_p) {
       bins[static_cast<size_t>(i)] = kBins;  // cut
@@ -82,10 +82,10 @@ void cut_top_p(Candidates& c, const float* l, double top_p) {
     acc += w[static_cast<size_t>(i)];
     any = true;
   }
-  // Compact in place, keeping the ids' order.
+  // Compact in place, keeping the ids' order (kept: a better bin, or marked -1).
   size_t k = 0;
   for (size_t i = 0; i < ids.size(); ++i)
-    if (bins[i] < cross || bins[i] == -1) {
+    if (bins[i] < cross) {
       ids[k] = ids[i];
       w[k++] = w[i];
     }
