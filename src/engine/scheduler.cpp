@@ -8,6 +8,7 @@
 #include <malloc.h>
 #endif
 
+#include "chat/special_tokens.h"
 #include "core/check.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -82,6 +83,7 @@ struct Scheduler::Slot {
   std::unique_ptr<StreamingDecoder> decoder;
   std::unique_ptr<StopMatcher> stop;
   std::unique_ptr<chat::ReasoningParser> parser;
+  std::unique_ptr<TokenConstraint> constraint;  // when the request has a grammar
   bool budget_spent = false;
   GenerationStats st;
   double t_start = 0;  // when the slot took the request
@@ -190,6 +192,19 @@ void Scheduler::start_slot(Slot& s, Pending p) {
   po.starts_in_reasoning = s.req.starts_in_reasoning;
   po.parse_tool_calls = s.req.parse_tool_calls;
   s.parser = std::make_unique<chat::ReasoningParser>(po);
+  s.constraint.reset();
+  if (s.req.grammar) {
+    if (!vocab_) {
+      const int64_t n = model_.config().vocab_size;
+      std::vector<std::string> bytes(static_cast<size_t>(n));
+      for (int64_t id = 0; id < n && static_cast<size_t>(id) < tok_.vocab_size(); ++id)
+        bytes[static_cast<size_t>(id)] = tok_.token_bytes(static_cast<int32_t>(id));
+      vocab_ = std::make_shared<VocabIndex>(std::move(bytes), tok_.eos());
+    }
+    s.constraint = std::make_unique<TokenConstraint>(
+        s.req.grammar, vocab_,
+        s.req.starts_in_reasoning ? std::string(chat::tokens::kThinkEnd) : "");
+  }
   s.budget_spent = false;
   s.st = {};
   s.st.prompt_tokens = static_cast<int64_t>(pr.size());
@@ -234,6 +249,7 @@ void Scheduler::end_slot(Slot& s, Finish f, std::string error) {
   s.decoder.reset();
   s.stop.reset();
   s.parser.reset();
+  s.constraint.reset();
   s.req = {};
 }
 
@@ -265,6 +281,8 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
     if (s.seq.position() + static_cast<int64_t>(ins.size()) > opt_.n_ctx)
       return finish(Finish::kContext);
     s.sampler->accept(ins);
+    if (s.constraint)
+      for (int32_t id : ins) s.constraint->advance(id);
     st.inserted += static_cast<int64_t>(ins.size());
     for (int32_t id : ins) push_token(id);
     if (s.stop->stopped()) return finish(Finish::kStop);
@@ -279,8 +297,11 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
   if (st.generated++ == 0) st.time_to_first_token_s = now_s() - s.t_start + st.queue_s;
   if (thinking) ++st.thinking_tokens;
   if (id == tok_.eos()) return finish(Finish::kEos);
+  if (s.constraint) s.constraint->advance(id);
   push_token(id);
   if (s.stop->stopped()) return finish(Finish::kStop);
+  // The grammar's sentence is whole and nothing can follow: the answer is over.
+  if (s.constraint && s.constraint->done()) return finish(Finish::kEos);
   if (st.generated >= s.req.max_tokens) return finish(Finish::kLength);
   if (s.seq.position() + 1 > opt_.n_ctx) return finish(Finish::kContext);
   s.handle->push(events);
@@ -391,7 +412,8 @@ void Scheduler::loop() {
           for (int64_t i = b; i < e; ++i) {
             Slot& s = *drawing[static_cast<size_t>(i)];
             try {
-              s.drawn = s.sampler->sample(s.logits.data(), model_.config().vocab_size);
+              s.drawn = s.sampler->sample(s.logits.data(), model_.config().vocab_size,
+                                          s.constraint.get());
             } catch (const std::exception& ex) {
               s.draw_error = ex.what();
             }

@@ -19,6 +19,7 @@
 #include "chat/reasoning_parser.h"
 #include "engine/session.h"
 #include "model/forward.h"
+#include "sampling/constraint.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -45,6 +46,9 @@ struct GenerationRequest {
   bool parse_tool_calls = false;
   bool raw = false;  // plain text (every piece is content; no reasoning or tool-call parsing)
   std::vector<std::string> stop;
+  // The answer must be a sentence of this grammar (constrained decoding; null: free). With
+  // starts_in_reasoning it applies after `</think>`; the reasoning itself is free.
+  std::shared_ptr<const Grammar> grammar;
 };
 
 struct GenerationStats {
@@ -126,6 +130,7 @@ class Scheduler {
   const Model& model_;
   const Tokenizer& tok_;
   SchedulerOptions opt_;
+  std::shared_ptr<const VocabIndex> vocab_;  // for grammars; made at the first that needs it
   std::vector<std::unique_ptr<Slot>> slots_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -155,7 +155,27 @@ void Sampler::accept(std::span<const int32_t> tokens) {
   }
 }
 
-int32_t Sampler::sample(const float* logits, int64_t n) {
+int32_t Sampler::choose(int64_t n) {
+  const std::vector<float>& l = work_;
+  const int32_t best = argmax(l.data(), n);
+  if (std::isinf(l[static_cast<size_t>(best)]))
+    throw Error("the logit bias forbids every token; nothing to sample");
+  if (p_.temperature <= 0.0f) return best;
+  filter_candidates(l.data(), n, p_, cand_);
+  const Candidates& c = cand_;
+  double total = 0;
+  for (double w : c.weights) total += w;
+  // Uniform in [0, total) from 53 random bits.
+  const double u = static_cast<double>(rng_.next() >> 11) * (1.0 / 9007199254740992.0) * total;
+  double acc = 0;
+  for (size_t i = 0; i < c.ids.size(); ++i) {
+    acc += c.weights[i];
+    if (u < acc) return c.ids[i];
+  }
+  return c.ids.back();
+}
+
+int32_t Sampler::sample(const float* logits, int64_t n, const TokenConstraint* constraint) {
   if (n <= 0) throw Error("no logits to sample from");
   for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(logits[i]))
@@ -178,27 +198,12 @@ int32_t Sampler::sample(const float* logits, int64_t n) {
       x -= p_.presence_penalty + p_.frequency_penalty * static_cast<float>(c);
     }
   }
-  const int32_t best = argmax(l.data(), n);
-  if (std::isinf(l[static_cast<size_t>(best)]))
-    throw Error("the logit bias forbids every token; nothing to sample");
-
-  int32_t chosen = best;
-  if (p_.temperature > 0.0f) {
-    filter_candidates(l.data(), n, p_, cand_);
-    const Candidates& c = cand_;
-    double total = 0;
-    for (double w : c.weights) total += w;
-    // Uniform in [0, total) from 53 random bits.
-    const double u = static_cast<double>(rng_.next() >> 11) * (1.0 / 9007199254740992.0) * total;
-    double acc = 0;
-    chosen = c.ids.back();
-    for (size_t i = 0; i < c.ids.size(); ++i) {
-      acc += c.weights[i];
-      if (u < acc) {
-        chosen = c.ids[i];
-        break;
-      }
-    }
+  int32_t chosen = choose(n);
+  if (constraint != nullptr && !constraint->allows(chosen)) {
+    constraint->mask(l.data(), n);
+    if (std::isinf(l[static_cast<size_t>(argmax(l.data(), n))]))
+      throw Error("the required output format allows no token here");
+    chosen = choose(n);
   }
   accept(chosen);
   return chosen;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "sampling/constraint.h"
 
 namespace r1 {
 
@@ -53,7 +54,10 @@ class Sampler {
   explicit Sampler(const SamplingParams& p);
   // Samples the next token and records it in the penalty window. Throws r1::Error when a logit
   // is NaN or infinite (naming the token id), or when the bias forbids every token.
-  int32_t sample(const float* logits, int64_t n);
+  // With a constraint, the token is one it allows: the unconstrained choice when the constraint
+  // allows it, else the choice among the allowed tokens only (another draw at temperature > 0;
+  // at temperature 0 this is exactly the best allowed token). The constraint is not advanced.
+  int32_t sample(const float* logits, int64_t n, const TokenConstraint* constraint = nullptr);
   // Records tokens the sampler did not choose (prompt, inserted markers) in the penalty window.
   void accept(std::span<const int32_t> tokens);
   void accept(int32_t token) { accept(std::span(&token, 1)); }
@@ -62,6 +66,8 @@ class Sampler {
   const SamplingParams& params() const { return p_; }
 
  private:
+  int32_t choose(int64_t n);  // argmax or a draw over work_
+
   SamplingParams p_;
   Rng rng_;
   std::deque<int32_t> recent_;

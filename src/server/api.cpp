@@ -4,7 +4,9 @@
 #include <limits>
 #include <set>
 
+#include "chat/tool_grammar.h"
 #include "core/error.h"
+#include "sampling/json_schema.h"
 
 namespace r1::server {
 namespace {
@@ -315,25 +317,76 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits, const Def
       throw out_of_range("tools", "at most " + std::to_string(limits.max_tools) + " tools");
     conv["tools"] = *tools;
   }
-  bool tool_choice_none = false;
+  // tool_choice: "none" | "auto" | "required" | {"type":"function","function":{"name":...}}.
+  bool tool_choice_none = false, tool_choice_forced = false;
+  std::string forced_name;  // a named function (else any of the tools)
   if (const json* tc = f.get("tool_choice")) {
-    if (!tc->is_string()) throw wrong_type("tool_choice", "a string", *tc);
-    const auto& s = tc->get_ref<const std::string&>();
-    if (s == "none")
-      tool_choice_none = true;
-    else if (s == "required")
-      throw ApiError(422, "'tool_choice' \"required\" is not supported (use \"auto\")",
-                     "tool_choice", "unsupported_value");
-    else if (s != "auto")
-      throw ApiError(400, "'tool_choice' must be \"none\" or \"auto\"", "tool_choice");
+    if (tc->is_string()) {
+      const auto& s = tc->get_ref<const std::string&>();
+      if (s == "none")
+        tool_choice_none = true;
+      else if (s == "required")
+        tool_choice_forced = true;
+      else if (s != "auto")
+        throw ApiError(400, "'tool_choice' must be \"none\", \"auto\", \"required\" or a function",
+                       "tool_choice");
+    } else if (tc->is_object()) {
+      auto fn = tc->find("function");
+      auto name = fn != tc->end() && fn->is_object() ? fn->find("name") : tc->end();
+      if (tc->value("type", json()) != "function" || fn == tc->end() || !fn->is_object() ||
+          name == fn->end() || !name->is_string())
+        throw ApiError(
+            400, "'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": NAME}}",
+            "tool_choice");
+      tool_choice_forced = true;
+      forced_name = name->get<std::string>();
+    } else {
+      throw wrong_type("tool_choice", "a string or an object", *tc);
+    }
   }
-  f.boolean("parallel_tool_calls", true);  // accepted; DeepSeek's format allows several calls
+  // DeepSeek's format allows several calls; false limits a forced answer to one.
+  const bool parallel_calls = f.boolean("parallel_tool_calls", true);
+  // response_format: {"type":"text"} | {"type":"json_object"} |
+  // {"type":"json_schema","json_schema":{"name":...,"schema":{...},"strict":...}}.
+  const json* json_schema = nullptr;
+  bool json_answer = false;
   if (const json* rf = f.get("response_format")) {
     if (!rf->is_object()) throw wrong_type("response_format", "an object", *rf);
-    auto t = rf->find("type");
-    if (t == rf->end() || !t->is_string() || *t != "text" || rf->size() != 1)
-      throw ApiError(422, "'response_format' must be {\"type\":\"text\"}", "response_format",
-                     "unsupported_value");
+    Fields rff(*rf);
+    const std::string type = rff.string("type", "", 64);
+    if (type == "json_schema") {
+      const json* js = rff.get("json_schema");
+      if (js == nullptr || !js->is_object())
+        throw ApiError(400, "'response_format.json_schema' must be an object with a 'schema'",
+                       "response_format.json_schema");
+      Fields jf(*js);
+      jf.string("name", "", 256);
+      jf.string("description", "", 1 << 16);
+      jf.boolean("strict", false);
+      json_schema = jf.get("schema");
+      if (json_schema == nullptr)
+        throw ApiError(400, "'response_format.json_schema.schema' is required",
+                       "response_format.json_schema.schema", "missing_required_parameter");
+      try {
+        jf.finish();
+      } catch (const ApiError& e) {
+        throw ApiError(400, std::string(e.what()) + " in 'response_format.json_schema'",
+                       "response_format.json_schema." + e.param, e.code);
+      }
+      json_answer = true;
+    } else if (type == "json_object") {
+      json_answer = true;
+    } else if (type != "text") {
+      throw ApiError(400,
+                     "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"",
+                     "response_format.type");
+    }
+    try {
+      rff.finish();
+    } catch (const ApiError& e) {
+      throw ApiError(400, std::string(e.what()) + " in 'response_format'",
+                     "response_format." + e.param, e.code);
+    }
   }
   r.gen = common_params(f, limits, defaults, vocab_size);
   f.finish();
@@ -346,6 +399,32 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits, const Def
   }
   r.tools_enabled = !r.conversation.tools.empty() && !tool_choice_none;
   if (tool_choice_none) r.conversation.tools.clear();
+  if (tool_choice_forced) {
+    if (r.conversation.tools.empty())
+      throw ApiError(400, "'tool_choice' forces a tool call but no 'tools' are given",
+                     "tool_choice");
+    if (json_answer)
+      throw ApiError(400, "'response_format' JSON cannot be combined with a forced tool call",
+                     "response_format");
+    std::vector<chat::Tool> callable;
+    for (const auto& t : r.conversation.tools)
+      if (forced_name.empty() || t.name == forced_name) callable.push_back(t);
+    if (callable.empty())
+      throw ApiError(400, "'tool_choice' names function '" + forced_name + "', not one of 'tools'",
+                     "tool_choice");
+    try {
+      r.grammar = chat::tool_call_grammar(callable, parallel_calls && forced_name.empty());
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), "tools", "invalid_schema");
+    }
+  } else if (json_answer) {
+    try {
+      r.grammar = json_grammar::document_grammar(json_schema);
+    } catch (const Error& e) {
+      throw ApiError(400, std::string("response_format.json_schema.") + e.what(),
+                     "response_format.json_schema.schema", "invalid_schema");
+    }
+  }
   return r;
 }
 

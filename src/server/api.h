@@ -12,6 +12,7 @@
 
 #include "chat/conversation.h"
 #include "chat/reasoning_parser.h"
+#include "sampling/grammar.h"
 #include "sampling/sampler.h"
 
 namespace r1::server {
@@ -68,6 +69,9 @@ struct ChatRequest {
   GenerationParams gen;
   chat::Conversation conversation;
   bool tools_enabled = false;  // tools given and tool_choice is not "none"
+  // The answer's required form (constrained decoding): a forced tool call (tool_choice
+  // "required" or a named function) or JSON (response_format json_object / json_schema).
+  std::shared_ptr<const Grammar> grammar;
 };
 
 struct CompletionRequest {

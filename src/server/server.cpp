@@ -196,6 +196,7 @@ struct Server::Impl {
     p.req = base_request(cr.gen, tok.encode(text, tok.add_bos() && !has_bos), "messages");
     p.req.starts_in_reasoning = chat::prompt_opens_reasoning(text);
     p.req.parse_tool_calls = cr.tools_enabled;
+    p.req.grammar = cr.grammar;
     return p;
   }
 
