@@ -111,7 +111,8 @@ void ParsedResponse::add(const std::vector<StreamEvent>& events) {
 
 ReasoningParser::ReasoningParser(ParserOptions options)
     : options_(options),
-      state_(options.starts_in_reasoning ? State::kReasoning : State::kContent) {}
+      state_(options.starts_in_reasoning ? State::kReasoning : State::kContent),
+      trim_newlines_(!options.starts_in_reasoning) {}
 
 const std::vector<std::string_view>& ReasoningParser::markers() const {
   switch (state_) {

@@ -5,7 +5,8 @@
 //
 //  * text before `</think>` is reasoning when the prompt opened `<think>`, or after the model
 //    writes `<think>` itself; `<think>`/`</think>` markers are never part of either text;
-//  * the answer's leading newlines after `</think>` are trimmed;
+//  * the answer's leading newlines (after `</think>`, or at the start of an output that starts
+//    as the answer) are trimmed;
 //  * `<｜tool▁calls▁begin｜>…<｜tool▁calls▁end｜>` in the answer is parsed into tool calls;
 //    anything malformed there is reported as an error event, never as answer text;
 //  * a possible partial marker (and an incomplete UTF-8 sequence) at the end of a piece is held

@@ -23,7 +23,7 @@ std::shared_ptr<const Grammar> tool_call_grammar(const std::vector<Tool>& tools,
                             B::ref(args), B::lit("\n```"), B::lit(tokens::kCallEnd)}));
   }
   const uint32_t call = b.rule("call", calls);
-  const uint32_t lead = b.rep(B::set(ByteSet::of(" \n")), 0, 4, "lead");
+  const uint32_t lead = b.rep(B::lit("\n"), 0, 4, "lead");  // the parser trims these
   const uint32_t more =
       parallel ? b.star(B::cat({B::ref(b.opt(B::lit("\n"), "gap")), B::ref(call)}), "more-calls")
                : b.rule("no-more-calls", {B::Seq{}});

@@ -10,7 +10,7 @@
 
 namespace r1::chat {
 
-// The whole answer is a tool-call block: optional leading whitespace,
+// The whole answer is a tool-call block: up to 4 leading newlines,
 // <｜tool▁calls▁begin｜>, one call (or several when `parallel`), each
 // <｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGUMENTS\n```<｜tool▁call▁end｜>
 // to one of `tools` with ARGUMENTS valid for its parameter schema (any object when it has

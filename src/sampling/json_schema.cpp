@@ -30,8 +30,8 @@ uint32_t hex_digit(GrammarBuilder& b) {
   });
 }
 
-// One character of a JSON string: printable ASCII but `"` and `\`, an escape, or a well-formed
-// UTF-8 sequence (no surrogates, no overlong forms).
+// One character of a JSON string: printable ASCII but `"` and `\`, an escape (surrogates only
+// in pairs), or a well-formed UTF-8 sequence (no surrogates, no overlong forms).
 uint32_t string_char(GrammarBuilder& b) {
   return memo(b, "json-char", [&] {
     const ByteSet cont = ByteSet::range(0x80, 0xBF);
@@ -40,7 +40,17 @@ uint32_t string_char(GrammarBuilder& b) {
     return b.rule(
         "json-char",
         {B::set(ascii), B::cat({B::lit("\\"), B::set(ByteSet::of("\"\\/bfnrt"))}),
-         B::cat({B::lit("\\u"), B::ref(hex), B::ref(hex), B::ref(hex), B::ref(hex)}),
+         // \uXXXX outside the surrogates, or a high surrogate escape then a low one.
+         B::cat({B::lit("\\u"),
+                 B::set(ByteSet::range('0', '9').add_range('a', 'c').add_range('A', 'C')),
+                 B::ref(hex), B::ref(hex), B::ref(hex)}),
+         B::cat({B::lit("\\u"), B::set(ByteSet::of("dD")), B::set(ByteSet::range('0', '7')),
+                 B::ref(hex), B::ref(hex)}),
+         B::cat(
+             {B::lit("\\u"), B::set(ByteSet::of("eEfF")), B::ref(hex), B::ref(hex), B::ref(hex)}),
+         B::cat({B::lit("\\u"), B::set(ByteSet::of("dD")), B::set(ByteSet::of("89abAB")),
+                 B::ref(hex), B::ref(hex), B::lit("\\u"), B::set(ByteSet::of("dD")),
+                 B::set(ByteSet::range('c', 'f').add_range('C', 'F')), B::ref(hex), B::ref(hex)}),
          B::cat({B::set(ByteSet::range(0xC2, 0xDF)), B::set(cont)}),
          B::cat({B::lit("\xE0"), B::set(ByteSet::range(0xA0, 0xBF)), B::set(cont)}),
          B::cat({B::set(ByteSet::range(0xE1, 0xEC).add_range(0xEE, 0xEF)), B::set(cont),

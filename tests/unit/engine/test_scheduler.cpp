@@ -11,10 +11,12 @@
 #include <memory>
 #include <thread>
 
+#include "chat/tool_grammar.h"
 #include "core/error.h"
 #include "engine/scheduler.h"
 #include "engine/session.h"
 #include "model/source.h"
+#include "sampling/json_schema.h"
 #include "test_util.h"
 
 namespace r1::engine {
@@ -228,6 +230,69 @@ TEST(Scheduler, RefusesImpossibleRequests) {
   sched.stop();
   r.prompt = {1, 2};
   EXPECT_EQ(sched.submit(r), nullptr);  // stopping: refused
+}
+
+// Constrained decoding through the scheduler: whatever the random model prefers, a forced tool
+// call comes out as one well-formed call with arguments from the schema's enum, and a JSON
+// response format gives JSON valid for its schema; the reasoning before `</think>` stays free.
+TEST(Scheduler, GrammarsShapeTheAnswer) {
+  Fixture& f = fx();
+  SchedulerOptions opt;
+  opt.slots = 2;
+  opt.n_ctx = 1024;
+  Scheduler sched(*f.model, *f.tok, opt);
+  chat::Tool weather;
+  weather.name = "get_weather";
+  weather.parameters = nlohmann::json::parse(
+      R"({"type":"object","properties":{"city":{"enum":["Paris","Rome"]},"unit":{"enum":["c","f"]}},"required":["city","unit"]})");
+  chat::Tool time;
+  time.name = "get_time";
+  time.parameters = nlohmann::json::parse(R"({"type":"object","properties":{}})");
+  for (uint64_t seed : {1, 2, 3}) {
+    GenerationRequest r = request(f, "Weather in Paris?", 400);
+    r.sampling.temperature = 0.8f;
+    r.sampling.seed = seed;
+    r.think_budget = 6;
+    r.parse_tool_calls = true;
+    r.grammar = chat::tool_call_grammar({weather, time}, /*parallel=*/false);
+    auto h = sched.submit(r);
+    ASSERT_NE(h, nullptr);
+    std::vector<chat::StreamEvent> ev;
+    while (!h->wait(ev, 50)) {
+    }
+    chat::ParsedResponse p;
+    p.add(ev);
+    EXPECT_EQ(h->error(), "");
+    EXPECT_EQ(h->stats().finish, Finish::kEos) << seed;
+    EXPECT_TRUE(p.errors.empty()) << p.errors.front();
+    EXPECT_EQ(p.content, "");
+    EXPECT_FALSE(p.reasoning_content.empty());
+    ASSERT_EQ(p.tool_calls.size(), 1u) << seed;
+    const chat::ToolCall& c = p.tool_calls[0];
+    const auto args = nlohmann::json::parse(c.arguments);
+    if (c.name == "get_weather") {
+      EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Rome") << c.arguments;
+      EXPECT_TRUE(args["unit"] == "c" || args["unit"] == "f") << c.arguments;
+    } else {
+      EXPECT_EQ(c.name, "get_time");
+      EXPECT_EQ(args, nlohmann::json::object());
+    }
+    EXPECT_TRUE(h->stats().tool_calls);
+  }
+  // JSON answers, thinking first.
+  const nlohmann::json schema = nlohmann::json::parse(
+      R"({"type":"object","properties":{"answer":{"type":"integer"},"sure":{"type":"boolean"}},"required":["answer","sure"]})");
+  GenerationRequest r = request(f, "2+2?", 400);
+  r.sampling.temperature = 0.8f;
+  r.sampling.seed = 5;
+  r.think_budget = 4;
+  r.grammar = json_grammar::document_grammar(&schema);
+  const Output o = collect(*sched.submit(r));
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.stats.finish, Finish::kEos);
+  const auto v = nlohmann::json::parse(o.content, nullptr, false);
+  ASSERT_FALSE(v.is_discarded()) << o.content;
+  EXPECT_TRUE(v["answer"].is_number_integer() && v["sure"].is_boolean()) << o.content;
 }
 
 }  // namespace

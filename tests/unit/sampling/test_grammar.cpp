@@ -111,8 +111,9 @@ TEST(JsonGrammar, AcceptsJsonAndRefusesWhatIsNot) {
   const auto g = any_json();
   for (const char* ok :
        {"{}", "[]", "0", "-0", "12.5e-3", "true", "null", "\"\"", R"("a\"b\\c\u00e9\n")",
-        "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"", R"({"a": [1, 2, {"b": null}], "c": "d"})",
-        "  {\n  \"k\" : false\n}\n", "[[[[]]]]", "1E+10", "-1.5e-99", "\"\x7F\""})
+        R"("\uD83D\ude00")", "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"",
+        R"({"a": [1, 2, {"b": null}], "c": "d"})", "  {\n  \"k\" : false\n}\n", "[[[[]]]]", "1E+10",
+        "-1.5e-99", "\"\x7F\""})
     EXPECT_TRUE(g->matches(ok)) << ok;
   for (const char* bad : {"",
                           "{",
@@ -138,7 +139,9 @@ TEST(JsonGrammar, AcceptsJsonAndRefusesWhatIsNot) {
                           "[1 2]",
                           "NaN",
                           "Infinity",
-                          "1e100"})
+                          "1e100",
+                          R"("\ud800")",
+                          R"("\udc00\ud800")"})
     EXPECT_FALSE(g->matches(bad)) << bad;
   // Whitespace runs are bounded.
   EXPECT_TRUE(g->matches("[" + std::string(16, ' ') + "1]"));
