@@ -30,12 +30,14 @@ uint32_t hex_digit(GrammarBuilder& b) {
   });
 }
 
-// One character of a JSON string: printable ASCII but `"` and `\`, an escape (surrogates only
-// in pairs), or a well-formed UTF-8 sequence (no surrogates, no overlong forms).
+// One character of a JSON string: printable ASCII but `"`, `\` and `<`, an escape (surrogates
+// only in pairs), or a well-formed UTF-8 sequence (no surrogates, no overlong forms).
 uint32_t string_char(GrammarBuilder& b) {
   return memo(b, "json-char", [&] {
     const ByteSet cont = ByteSet::range(0x80, 0xBF);
-    const ByteSet ascii = ByteSet::range(0x20, 0x7F).remove('"').remove('\\');
+    // `<` only as \u003c: then no special-token text (`<｜tool▁call▁end｜>`, `</think>`) can
+    // appear in a string, where the output parser would take it for a marker.
+    const ByteSet ascii = ByteSet::range(0x20, 0x7F).remove('"').remove('\\').remove('<');
     const uint32_t hex = hex_digit(b);
     return b.rule(
         "json-char",

@@ -84,25 +84,57 @@ try {
     ctext += c.choices[0]?.text ?? "";
   check(ctext === comp.choices[0].text, "streamed completion == whole completion");
 
-  // Tools: offered, then the assistant's call and the tool's result sent back.
+  // Tools, a real round trip: tool_choice "required" makes the (random) model call get_weather
+  // (constrained decoding), the call goes back with the tool's result, and the model answers.
   const tools = [{
     type: "function",
-    function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+    function: { name: "get_weather", description: "Weather in a city",
+      parameters: { type: "object", properties: { city: { enum: ["Paris", "Rome"] }, unit: { enum: ["c", "f"] } }, required: ["city", "unit"] } },
   }];
-  const t1 = await client.chat.completions.create({ model: "tiny-r1", messages: [{ role: "user", content: "Weather in Paris?" }], tools, max_tokens: 16 });
-  check(["stop", "length", "tool_calls"].includes(t1.choices[0].finish_reason), "tools: finish_reason");
+  const ask = [{ role: "user", content: "Weather in Paris?" }];
+  const forced = { model: "tiny-r1", messages: ask, tools, tool_choice: "required", max_tokens: 200, think_budget: 8, temperature: 0 };
+  const t1 = await client.chat.completions.create(forced);
+  const m1 = t1.choices[0].message;
+  check(t1.choices[0].finish_reason === "tool_calls", "forced call: finish_reason " + t1.choices[0].finish_reason);
+  check(m1.content === null, "forced call: content null, got " + JSON.stringify(m1.content));
+  check(typeof m1.reasoning_content === "string" && m1.reasoning_content.length > 0, "forced call: reasoning first");
+  check(m1.tool_calls?.length >= 1 && m1.tool_calls[0].type === "function" && m1.tool_calls[0].function.name === "get_weather", "forced call: get_weather");
+  const args = JSON.parse(m1.tool_calls[0].function.arguments);
+  check(["Paris", "Rome"].includes(args.city) && ["c", "f"].includes(args.unit), "forced call: arguments from the schema " + m1.tool_calls[0].function.arguments);
+  // The same call streamed (a named function this time), reassembled from the deltas.
+  const calls = [];
+  let sfinish = null;
+  for await (const c of await client.chat.completions.create({ ...forced, tool_choice: { type: "function", function: { name: "get_weather" } }, stream: true })) {
+    const ch = c.choices[0];
+    if (!ch) continue;
+    if (ch.finish_reason) sfinish = ch.finish_reason;
+    for (const d of ch.delta?.tool_calls ?? []) {
+      calls[d.index] ??= { name: "", arguments: "" };
+      if (d.function?.name) calls[d.index].name += d.function.name;
+      if (d.function?.arguments) calls[d.index].arguments += d.function.arguments;
+    }
+  }
+  check(sfinish === "tool_calls" && calls.length === 1, "streamed forced call: " + sfinish + " " + calls.length);
+  check(calls[0]?.name === "get_weather" && calls[0]?.arguments === m1.tool_calls[0].function.arguments, "streamed call == whole call");
   const t2 = await client.chat.completions.create({
     model: "tiny-r1",
     tools,
     max_tokens: 16,
     messages: [
-      { role: "user", content: "Weather in Paris?" },
-      { role: "assistant", content: null, reasoning_content: "I should call the tool.",
-        tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
-      { role: "tool", tool_call_id: "call_1", content: '{"temp_c": 21}' },
+      ...ask,
+      { role: "assistant", content: null, reasoning_content: m1.reasoning_content, tool_calls: [m1.tool_calls[0]] },
+      { role: "tool", tool_call_id: m1.tool_calls[0].id, content: '{"temp_c": 21}' },
     ],
   });
   check(typeof t2.choices[0].message.content === "string", "tools: answer after the tool result");
+  // JSON answers from a schema.
+  const j1 = await client.chat.completions.create({
+    model: "tiny-r1", messages: [{ role: "user", content: "2+2? Answer in JSON." }], max_tokens: 200, think_budget: 4, temperature: 0.7, seed: 3,
+    response_format: { type: "json_schema", json_schema: { name: "sum", strict: true,
+      schema: { type: "object", properties: { answer: { type: "integer" }, sure: { type: "boolean" } }, required: ["answer", "sure"], additionalProperties: false } } },
+  });
+  const jv = JSON.parse(j1.choices[0].message.content);
+  check(Number.isInteger(jv.answer) && typeof jv.sure === "boolean", "json_schema answer " + j1.choices[0].message.content);
   let t3 = "";
   for await (const c of await client.chat.completions.create({ model: "tiny-r1", messages: [{ role: "user", content: "Weather?" }], tools, max_tokens: 8, stream: true }))
     t3 += c.choices[0]?.delta?.content ?? "";

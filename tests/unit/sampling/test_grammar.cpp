@@ -113,7 +113,7 @@ TEST(JsonGrammar, AcceptsJsonAndRefusesWhatIsNot) {
        {"{}", "[]", "0", "-0", "12.5e-3", "true", "null", "\"\"", R"("a\"b\\c\u00e9\n")",
         R"("\uD83D\ude00")", "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"",
         R"({"a": [1, 2, {"b": null}], "c": "d"})", "  {\n  \"k\" : false\n}\n", "[[[[]]]]", "1E+10",
-        "-1.5e-99", "\"\x7F\""})
+        "-1.5e-99", "\"\x7F\"", R"("\u003c/think>")"})
     EXPECT_TRUE(g->matches(ok)) << ok;
   for (const char* bad : {"",
                           "{",
@@ -141,6 +141,8 @@ TEST(JsonGrammar, AcceptsJsonAndRefusesWhatIsNot) {
                           "Infinity",
                           "1e100",
                           R"("\ud800")",
+                          R"("</think>")",
+                          "\"\xEF\xBD\x9C<\"",
                           R"("\udc00\ud800")"})
     EXPECT_FALSE(g->matches(bad)) << bad;
   // Whitespace runs are bounded.
@@ -163,7 +165,7 @@ json random_value(std::mt19937& rng, int depth) {
       std::string s;
       const char* pieces[] = {"a",  "Z",    " ",        "\"",           "\\",
                               "\n", "\x01", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
-                              "/",  "<"};
+                              "/",  ">"};
       for (int i = static_cast<int>(rng() % 6); i > 0; --i) s += pieces[rng() % 12];
       return s;
     }

@@ -513,6 +513,67 @@ TEST(ServerHttp, ChatWholeAndStreamedAgree) {
   EXPECT_EQ(usage, u);
 }
 
+TEST(ServerHttp, ForcedToolCallsAndJsonAnswers) {
+  Fixture& f = fx();
+  const json tools = json::parse(R"([{"type":"function","function":{"name":"get_weather",
+      "parameters":{"type":"object","properties":{"city":{"enum":["Paris","Rome"]}},"required":["city"]}}},
+      {"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{}}}}])");
+  for (const json& choice :
+       {json("required"), json::parse(R"({"type":"function","function":{"name":"get_time"}})")}) {
+    json body = hello(400);
+    body["tools"] = tools;
+    body["tool_choice"] = choice;
+    body["think_budget"] = 6;
+    body["temperature"] = 0.9;
+    const Response r = f.chat(body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json& c = r.j["choices"][0];
+    EXPECT_EQ(c["finish_reason"], "tool_calls") << r.body;
+    EXPECT_TRUE(c["message"]["content"].is_null()) << r.body;
+    ASSERT_TRUE(c["message"]["tool_calls"].is_array()) << r.body;
+    const json& call = c["message"]["tool_calls"][0]["function"];
+    const json args = json::parse(call["arguments"].get<std::string>());
+    if (choice.is_object()) EXPECT_EQ(call["name"], "get_time");
+    if (call["name"] == "get_weather")
+      EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Rome");
+    EXPECT_TRUE(args.is_object());
+  }
+  // Refused: a named function that is not offered, a schema that does not compile.
+  json body = hello();
+  body["tools"] = tools;
+  body["tool_choice"] = json::parse(R"({"type":"function","function":{"name":"launch"}})");
+  expect_error(f.chat(body), 400, "tool_choice");
+  body["tool_choice"] = "required";
+  body["tools"][1]["function"]["parameters"] = json::parse(R"({"type":"wizard"})");
+  expect_error(f.chat(body), 400, "tools");
+  body["tools"] = tools;
+  body["response_format"] = {{"type", "json_object"}};
+  expect_error(f.chat(body), 400, "response_format");
+  // JSON answers, whole and streamed.
+  json j = hello(200);
+  j["response_format"] = json::parse(R"({"type":"json_schema","json_schema":{"name":"sum","schema":
+      {"type":"object","properties":{"answer":{"type":"integer"},"sure":{"type":"boolean"}},"required":["answer","sure"]}}})");
+  j["think_budget"] = 4;
+  j["temperature"] = 0;
+  const Response whole = f.chat(j);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  const std::string content = whole.j["choices"][0]["message"]["content"];
+  const json v = json::parse(content, nullptr, false);
+  EXPECT_TRUE(v.is_object() && v["answer"].is_number_integer() && v["sure"].is_boolean())
+      << content;
+  EXPECT_EQ(whole.j["choices"][0]["finish_reason"], "stop");
+  j["stream"] = true;
+  const Response st = f.chat(j);
+  std::string streamed;
+  bool done = false;
+  for (const auto& e : sse_events(st.body, &done))
+    if (!e["choices"].empty() && e["choices"][0]["delta"].contains("content"))
+      streamed += e["choices"][0]["delta"]["content"].get<std::string>();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(streamed, content);
+  expect_alive();
+}
+
 TEST(ServerHttp, CompletionsAndThinkBudget) {
   Fixture& f = fx();
   Response r = f.call("POST", "/v1/completions",
