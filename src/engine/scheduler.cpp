@@ -192,6 +192,11 @@ void Scheduler::start_slot(Slot& s, Pending p) {
   po.starts_in_reasoning = s.req.starts_in_reasoning;
   po.parse_tool_calls = s.req.parse_tool_calls;
   s.parser = std::make_unique<chat::ReasoningParser>(po);
+  s.budget_spent = false;
+  s.st = {};
+  s.st.prompt_tokens = static_cast<int64_t>(pr.size());
+  s.t_start = now_s();
+  s.st.queue_s = s.t_start - p.submitted;
   s.constraint.reset();
   if (s.req.grammar) {
     if (!vocab_) {
@@ -205,11 +210,6 @@ void Scheduler::start_slot(Slot& s, Pending p) {
         s.req.grammar, vocab_,
         s.req.starts_in_reasoning ? std::string(chat::tokens::kThinkEnd) : "");
   }
-  s.budget_spent = false;
-  s.st = {};
-  s.st.prompt_tokens = static_cast<int64_t>(pr.size());
-  s.t_start = now_s();
-  s.st.queue_s = s.t_start - p.submitted;
 }
 
 void Scheduler::end_slot(Slot& s, Finish f, std::string error) {
@@ -376,7 +376,13 @@ void Scheduler::loop() {
       }
       m_.queued = static_cast<int64_t>(queue_.size());
     }
-    for (auto& [s, p] : admitted) start_slot(*s, std::move(p));
+    for (auto& [s, p] : admitted) {
+      try {
+        start_slot(*s, std::move(p));
+      } catch (const std::exception& e) {  // e.g. a grammar too ambiguous to start
+        end_slot(*s, Finish::kCancelled, e.what());
+      }
+    }
     trimmed = false;
 
     // Cancelled requests free their slots before any work is spent on them.

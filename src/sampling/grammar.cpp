@@ -27,6 +27,9 @@ void add_stack(GrammarState& out, const std::vector<uint32_t>& stack) {
       return;
     begin = end;
   }
+  if (out.ends.size() >= static_cast<size_t>(Grammar::kMaxParses))
+    throw Error("the grammar is too ambiguous: more than " + std::to_string(Grammar::kMaxParses) +
+                " parses of the same text");
   out.data.insert(out.data.end(), stack.begin(), stack.end());
   out.ends.push_back(static_cast<uint32_t>(out.data.size()));
 }
@@ -237,6 +240,37 @@ std::shared_ptr<const Grammar> GrammarBuilder::build(uint32_t root) const {
   for (const auto& [item, name] : repeated_)
     if (nullable[item])
       throw Error("grammar rule '" + name + "' repeats something that can be empty");
+  // Left recursion: a rule that can reach itself before consuming a byte.
+  std::vector<std::vector<uint32_t>> left(alts_.size());  // rules each can start with
+  for (size_t r = 0; r < alts_.size(); ++r)
+    for (const Seq& alt : alts_[r])
+      for (const Item& it : alt) {
+        if (!it.is_rule) break;
+        left[r].push_back(it.rule);
+        if (!nullable[it.rule]) break;
+      }
+  std::vector<uint8_t> mark(alts_.size(), 0);  // 0 new, 1 on the path, 2 done
+  std::vector<std::pair<uint32_t, size_t>> path;
+  for (size_t r0 = 0; r0 < alts_.size(); ++r0) {
+    if (mark[r0]) continue;
+    path.assign(1, {static_cast<uint32_t>(r0), 0});
+    mark[r0] = 1;
+    while (!path.empty()) {
+      auto& [r, next] = path.back();
+      if (next == left[r].size()) {
+        mark[r] = 2;
+        path.pop_back();
+        continue;
+      }
+      const uint32_t s = left[r][next++];
+      if (mark[s] == 1)
+        throw Error("grammar rule '" + names_[s] + "' refers to itself before any input");
+      if (mark[s] == 0) {
+        mark[s] = 1;
+        path.emplace_back(s, 0);
+      }
+    }
+  }
 
   auto g = std::make_shared<Grammar>();
   g->root_ = root;

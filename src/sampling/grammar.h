@@ -7,8 +7,8 @@
 // token that ends inside a UTF-8 character is checked exactly as far as it goes; the JSON
 // grammars spell UTF-8 out byte by byte (json_schema.h).
 //
-// Rules must not be left-recursive and a repeated item must not match the empty string (the
-// builder checks the second; an expansion deeper than kMaxDepth is refused as an error).
+// Rules must not be left-recursive and a repeated item must not match the empty string: build()
+// refuses both (r1::Error), and an expansion deeper than kMaxDepth is refused as well.
 #pragma once
 
 #include <array>
@@ -59,6 +59,9 @@ struct GrammarState {
 class Grammar {
  public:
   static constexpr int kMaxDepth = 2048;
+  // Live parses of one text beyond this are refused (r1::Error): an ambiguous grammar (nested
+  // alternatives that match the same text) would otherwise grow them exponentially.
+  static constexpr int kMaxParses = 1024;
 
   // The parses before any byte (the root rule's alternatives, expanded).
   GrammarState start() const;
@@ -119,7 +122,8 @@ class GrammarBuilder {
   // Rules already written under `name` (for memoising generated rules); -1 when none.
   int64_t find(const std::string& name) const;
 
-  // Checks that every declared rule is defined and that no repeated item is nullable.
+  // Checks that every declared rule is defined, that no repeated item is nullable and that no
+  // rule is left-recursive.
   std::shared_ptr<const Grammar> build(uint32_t root) const;
 
  private:

@@ -414,12 +414,14 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits, const Def
                      "tool_choice");
     try {
       r.grammar = chat::tool_call_grammar(callable, parallel_calls && forced_name.empty());
+      (void)r.grammar->start();  // too ambiguous a schema fails here, not in the scheduler
     } catch (const Error& e) {
       throw ApiError(400, e.what(), "tools", "invalid_schema");
     }
   } else if (json_answer) {
     try {
       r.grammar = json_grammar::document_grammar(json_schema);
+      (void)r.grammar->start();
     } catch (const Error& e) {
       throw ApiError(400, std::string("response_format.json_schema.") + e.what(),
                      "response_format.json_schema.schema", "invalid_schema");

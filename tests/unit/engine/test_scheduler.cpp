@@ -293,6 +293,20 @@ TEST(Scheduler, GrammarsShapeTheAnswer) {
   const auto v = nlohmann::json::parse(o.content, nullptr, false);
   ASSERT_FALSE(v.is_discarded()) << o.content;
   EXPECT_TRUE(v["answer"].is_number_integer() && v["sure"].is_boolean()) << o.content;
+
+  // A grammar that cannot even start (too ambiguous) ends its request with an error; the
+  // scheduler goes on.
+  GrammarBuilder gb;
+  uint32_t rule = gb.rule("leaf", {GrammarBuilder::lit("a")});
+  for (int i = 0; i < 20; ++i)
+    rule = gb.rule("twice",
+                   {GrammarBuilder::cat({GrammarBuilder::ref(rule), GrammarBuilder::lit("z")}),
+                    GrammarBuilder::cat({GrammarBuilder::ref(rule), GrammarBuilder::lit("z")})});
+  GenerationRequest bad = request(f, "Hi", 10);
+  bad.grammar = gb.build(rule);
+  const Output e = collect(*sched.submit(bad));
+  EXPECT_NE(e.error.find("ambiguous"), std::string::npos) << e.error;
+  EXPECT_EQ(collect(*sched.submit(request(f, "Hi", 3))).error, "");
 }
 
 }  // namespace

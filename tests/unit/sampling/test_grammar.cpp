@@ -95,7 +95,22 @@ TEST(Grammar, MalformedGrammarsAreRefused) {
     GrammarBuilder b;
     const uint32_t l = b.declare("left");
     b.define(l, {B::cat({B::ref(l), B::lit("a")}), B::lit("b")});  // left recursion
-    const auto g = b.build(l);
+    EXPECT_THROW(b.build(l), Error);
+  }
+  {
+    GrammarBuilder b;  // through a nullable prefix and another rule
+    const uint32_t x = b.declare("x");
+    const uint32_t y = b.rule("y", {B::cat({B::ref(b.opt(B::lit("a"), "maybe")), B::ref(x)})});
+    b.define(x, {B::cat({B::ref(y), B::lit("b")}), B::lit("c")});
+    EXPECT_THROW(b.build(x), Error);
+  }
+  {
+    // Ambiguity that would double the parses at every level is refused, not followed.
+    GrammarBuilder b;
+    uint32_t r = b.rule("leaf", {B::lit("a")});
+    for (int i = 0; i < 20; ++i)
+      r = b.rule("twice", {B::cat({B::ref(r), B::lit("z")}), B::cat({B::ref(r), B::lit("z")})});
+    const auto g = b.build(r);
     EXPECT_THROW(g->start(), Error);
   }
 }
@@ -292,6 +307,7 @@ TEST(JsonSchemaGrammar, SchemasThatCannotCompileNameTheirPath) {
       {R"({"enum":[]})", "schema.enum"},
       {R"({"type":"object","properties":{"a":{}},"required":["b"]})", "schema.required"},
       {"5", "schema"},
+      {R"({"$ref":"#"})", "grammar rule '#' refers to itself"},
   };
   for (const auto& [text, path] : cases) {
     const json s = json::parse(text);
