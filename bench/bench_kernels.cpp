@@ -82,6 +82,48 @@ void BM_Gemm(benchmark::State& st, DType t) {
       2.0 * rows * cols * n * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
 }
 
+// Batched decode: n tokens (one per sequence of a server's continuous batch) through a 256 MiB
+// matrix, 2 threads; tokens/s = n x products/s. Where products of few tokens switch to the GEMM
+// path shows here.
+void BM_Batch(benchmark::State& st, DType t) {
+  r1::ThreadPool::set_threads(2);
+  const int64_t cols = 2048, n = st.range(0);
+  const int64_t rows = (256ll << 20) / static_cast<int64_t>(*r1::dtype_row_bytes(t, cols));
+  Weights w = make(t, rows, cols);
+  std::vector<float> x(static_cast<size_t>(n * cols), 0.5f), y(static_cast<size_t>(n * rows));
+  for (auto _ : st) {
+    r1::ops::matmul(w.m, x.data(), n, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(n * st.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_Batch, Q8_0, DType::Q8_0)
+    ->DenseRange(1, 16, 1)
+    ->Arg(24)
+    ->Arg(32)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Batch, Q4_K, DType::Q4_K)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(7)
+    ->Arg(8)
+    ->Arg(12)
+    ->Arg(16)
+    ->Arg(24)
+    ->Arg(32)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Batch, Q6_K, DType::Q6_K)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(7)
+    ->Arg(8)
+    ->Arg(12)
+    ->Arg(16)
+    ->Arg(24)
+    ->Arg(32)
+    ->UseRealTime();
+
 #define R1_BENCH_TYPE(T)                                                    \
   BENCHMARK_CAPTURE(BM_Matvec, T, DType::T)->Arg(1)->Arg(2)->UseRealTime(); \
   BENCHMARK_CAPTURE(BM_MatvecCached, T, DType::T)->Arg(1)->UseRealTime();   \
