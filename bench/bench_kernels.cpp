@@ -104,24 +104,10 @@ BENCHMARK_CAPTURE(BM_Batch, Q8_0, DType::Q8_0)
     ->Arg(32)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Batch, Q4_K, DType::Q4_K)
-    ->Arg(1)
-    ->Arg(4)
-    ->Arg(7)
-    ->Arg(8)
-    ->Arg(12)
-    ->Arg(16)
-    ->Arg(24)
-    ->Arg(32)
+    ->ArgsProduct({{1, 4, 7, 8, 12, 16, 24, 32}})
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Batch, Q6_K, DType::Q6_K)
-    ->Arg(1)
-    ->Arg(4)
-    ->Arg(7)
-    ->Arg(8)
-    ->Arg(12)
-    ->Arg(16)
-    ->Arg(24)
-    ->Arg(32)
+    ->ArgsProduct({{1, 4, 7, 8, 12, 16, 24, 32}})
     ->UseRealTime();
 
 #define R1_BENCH_TYPE(T)                                                    \
