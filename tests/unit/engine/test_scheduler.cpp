@@ -53,6 +53,7 @@ Fixture& fx() {
 
 struct Output {
   std::string reasoning, content;
+  chat::ParsedResponse parsed;  // every event (tool calls and errors too)
   GenerationStats stats;
   std::string error;
 };
@@ -64,6 +65,7 @@ Output collect(GenerationHandle& h) {
     const bool done = h.wait(ev, 10);
     if (done) break;
   }
+  o.parsed.add(ev);
   for (const auto& e : ev) {
     if (e.kind == chat::EventKind::kReasoning) o.reasoning += e.text;
     if (e.kind == chat::EventKind::kContent) o.content += e.text;
@@ -257,13 +259,10 @@ TEST(Scheduler, GrammarsShapeTheAnswer) {
     r.grammar = chat::tool_call_grammar({weather, time}, /*parallel=*/false);
     auto h = sched.submit(r);
     ASSERT_NE(h, nullptr);
-    std::vector<chat::StreamEvent> ev;
-    while (!h->wait(ev, 50)) {
-    }
-    chat::ParsedResponse p;
-    p.add(ev);
-    EXPECT_EQ(h->error(), "");
-    EXPECT_EQ(h->stats().finish, Finish::kEos) << seed;
+    const Output o = collect(*h);
+    const chat::ParsedResponse& p = o.parsed;
+    EXPECT_EQ(o.error, "");
+    EXPECT_EQ(o.stats.finish, Finish::kEos) << seed;
     EXPECT_TRUE(p.errors.empty()) << p.errors.front();
     EXPECT_EQ(p.content, "");
     EXPECT_FALSE(p.reasoning_content.empty());
@@ -277,7 +276,7 @@ TEST(Scheduler, GrammarsShapeTheAnswer) {
       EXPECT_EQ(c.name, "get_time");
       EXPECT_EQ(args, nlohmann::json::object());
     }
-    EXPECT_TRUE(h->stats().tool_calls);
+    EXPECT_TRUE(o.stats.tool_calls);
   }
   // JSON answers, thinking first.
   const nlohmann::json schema = nlohmann::json::parse(
