@@ -7,6 +7,7 @@
 //
 //   node bench/load_server.mjs R1_BINARY [MODEL] [--clients 64] [--parallel 8] [--queue 16]
 //        [--requests 2] [--max-tokens 128] [--ctx 1024] [--retry-ms N (default: Retry-After)]
+//        [--probe-ms 25 (0: no overload probe)]
 //
 // Without MODEL it makes a tiny random-weight test model.
 import { spawn, spawnSync } from "node:child_process";
@@ -16,7 +17,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 
 const argv = process.argv.slice(2);
-const opt = { clients: 64, parallel: 8, queue: 16, requests: 2, "max-tokens": 128, ctx: 1024, "retry-ms": -1 };
+const opt = { clients: 64, parallel: 8, queue: 16, requests: 2, "max-tokens": 128, ctx: 1024, "retry-ms": -1, "probe-ms": 25 };
 const pos = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i].startsWith("--")) opt[argv[i].slice(2)] = Number(argv[++i]);
@@ -103,28 +104,41 @@ const single = await stream(-2);
 const singleTps = (single.tokens - 1) / (single.seconds - single.ttft);
 
 // An overload probe on its own thread (its own event loop, idle but for the probe, unlike the
-// main loop reading up to 64 streams): one request every 25 ms while the load runs, so the 429
-// latency it sees is the server's, not the load client's backlog.
-const probe = new Worker(`
+// main loop reading up to 64 streams): one streaming request every 25 ms while the load runs,
+// timed to its status line, so the 429 latency it sees is the server's, not the load client's
+// backlog. A probe that gets a slot (200) hangs up at once, which cancels it; it does not wait
+// in line, so it keeps sampling the overload instead of falling into step with free places.
+const probe = opt["probe-ms"] <= 0 ? null : new Worker(`
   const { parentPort, workerData } = require("node:worker_threads");
   const lat = { 429: [], other: [] };
   let stop = false;
   parentPort.on("message", () => { stop = true; });
   (async () => {
+    // Warm the fetch machinery first (the first fetch in a thread loads and compiles it).
+    await (await fetch(workerData.url.replace("/v1/chat/completions", "/health"))).text();
     while (!stop) {
       const t0 = performance.now();
+      const ac = new AbortController();
       try {
-        const res = await fetch(workerData.url, { method: "POST", headers: { "Content-Type": "application/json", Connection: "close" },
-          body: JSON.stringify({ messages: [{ role: "user", content: "probe" }], max_tokens: 1 }) });
-        await res.text();
-        (res.status === 429 ? lat[429] : lat.other).push(performance.now() - t0);
+        const res = await fetch(workerData.url, { method: "POST", signal: ac.signal,
+          headers: { "Content-Type": "application/json", Connection: "close" },
+          body: JSON.stringify({ messages: [{ role: "user", content: "probe" }], max_tokens: 1, stream: true }) });
+        const ms = performance.now() - t0;
+        if (res.status === 429) {
+          lat[429].push(ms);
+          if (ms > 50) console.error("probe: slow 429 (" + ms.toFixed(1) + " ms) at sample " + lat[429].length);
+          await res.text();
+        } else {
+          lat.other.push(ms);
+          ac.abort();
+        }
       } catch (e) {}
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, workerData.every));
     }
     parentPort.postMessage(lat);
   })();
-`, { eval: true, workerData: { url } });
-const probeResult = new Promise((r) => probe.once("message", r));
+`, { eval: true, workerData: { url, every: opt["probe-ms"] } });
+const probeResult = probe ? new Promise((r) => probe.once("message", r)) : Promise.resolve({ 429: [], other: [] });
 
 const results = [], rejects = [];
 let lost = 0, fivexx = 0, gaveUp = 0;
@@ -156,9 +170,9 @@ await Promise.all(Array.from({ length: opt.clients }, async (_, c) => {
   }
 }));
 const wall = (performance.now() - t0) / 1000;
-probe.postMessage("stop");
+probe?.postMessage("stop");
 const probed = await probeResult;
-await probe.terminate();
+await probe?.terminate();
 // (A stream whose tokens never formed printable text has no time to first token.)
 const timed = results.filter((r) => r.ttft !== null && r.tokens > 1);
 const ttfts = timed.map((r) => r.ttft);
@@ -166,8 +180,8 @@ const tps = timed.map((r) => (r.tokens - 1) / (r.seconds - r.ttft));
 const total = results.reduce((a, r) => a + r.tokens, 0);
 const f = (x, d = 3) => Number(x).toFixed(d);
 console.log(`r1 serve load test: ${opt.clients} clients x ${opt.requests} streaming requests, --parallel ${opt.parallel}, queue ${opt.queue}, ${opt["max-tokens"]} tokens each`);
-console.log(`completed ${results.length}, lost ${lost}, 5xx ${fivexx}, gave up after 1000 429s ${gaveUp}, 429 answers ${rejects.length} (p50 ${f(pct(rejects, 50), 1)} ms, p99 ${f(pct(rejects, 99), 1)} ms, max ${f(Math.max(0, ...rejects), 1)} ms)`);
-console.log(`overload probe (own thread, every 25 ms): 429 answers ${probed[429].length} (p50 ${f(pct(probed[429], 50), 1)} ms, p90 ${f(pct(probed[429], 90), 1)} ms, p99 ${f(pct(probed[429], 99), 1)} ms, max ${f(Math.max(0, ...probed[429]), 1)} ms), ${probed.other.length} served`);
+console.log(`completed ${results.length}, lost ${lost}, 5xx ${fivexx}, gave up after 1000 429s ${gaveUp}, 429 answers to the load clients ${rejects.length} (as their busy event loop sees them: p50 ${f(pct(rejects, 50), 1)} ms, p99 ${f(pct(rejects, 99), 1)} ms, max ${f(Math.max(0, ...rejects), 1)} ms)`);
+console.log(`overload probe (own thread, every ${opt["probe-ms"]} ms): 429 answers ${probed[429].length} (p50 ${f(pct(probed[429], 50), 1)} ms, p90 ${f(pct(probed[429], 90), 1)} ms, p99 ${f(pct(probed[429], 99), 1)} ms, max ${f(Math.max(0, ...probed[429]), 1)} ms), ${probed.other.length} admitted (hung up at once)`);
 console.log(`time to first token (s): p50 ${f(pct(ttfts, 50))}  p90 ${f(pct(ttfts, 90))}  p99 ${f(pct(ttfts, 99))}`);
 console.log(`tokens/s per stream:     p50 ${f(pct(tps, 50), 1)}  p90 ${f(pct(tps, 90), 1)}  p99 ${f(pct(tps, 99), 1)}`);
 console.log(`aggregate ${f(total / wall, 1)} tokens/s over ${f(wall, 1)} s; a single stream alone: ${f(singleTps, 1)} tokens/s`);

@@ -200,6 +200,29 @@ nlohmann::json pre_tokenizer_of(const std::string& gguf_pre) {
   return {{"type", "Sequence"}, {"pretokenizers", seq}};
 }
 
+// Fills the vocabulary up to `vocab_size` with ordinary word tokens (" xbaku", " xbake", ...)
+// that no merge produces, as a real vocabulary is full of words: a random-weight model then
+// writes visible text instead of invisible padding. They start with "x" and are built of
+// consonant-vowel syllables, so they spell no marker and no common English word.
+void add_filler_words(int64_t vocab_size, std::vector<std::string>& tokens,
+                      std::vector<int32_t>& types) {
+  static constexpr char kConsonants[] = "bdfgklmnprstvz";
+  static constexpr char kVowels[] = "aeiou";
+  constexpr int kC = sizeof(kConsonants) - 1, kV = sizeof(kVowels) - 1;
+  const std::set<std::string> known(tokens.begin(), tokens.end());
+  for (int64_t i = 0; static_cast<int64_t>(tokens.size()) < vocab_size; ++i) {
+    std::string word = "\xC4\xA0x";  // byte-level "Ġ" (a space), then "x"
+    int64_t n = i;
+    for (int syllables = 0; syllables < 2 || n > 0; ++syllables, n /= kC * kV) {
+      word += kConsonants[(n % (kC * kV)) / kV];
+      word += kVowels[n % kV];
+    }
+    if (known.count(word) != 0) continue;
+    tokens.push_back(std::move(word));
+    types.push_back(1);
+  }
+}
+
 }  // namespace
 
 int64_t test_vocab_min_size(Arch arch) {
@@ -222,12 +245,9 @@ TestVocab make_test_vocab(Arch arch, int64_t vocab_size) {
     v.tokens.push_back(s.text);
     v.types.push_back(s.type);
   }
+  const int64_t first_special = static_cast<int64_t>(v.tokens.size() - specials.size());
+  add_filler_words(vocab_size, v.tokens, v.types);
   v.n_tokenizer = static_cast<int64_t>(v.tokens.size());
-  for (int64_t i = 0; static_cast<int64_t>(v.tokens.size()) < vocab_size; ++i) {
-    v.tokens.push_back("[PAD" + std::to_string(i) + "]");
-    v.types.push_back(5);
-  }
-  const int64_t first_special = v.n_tokenizer - static_cast<int64_t>(specials.size());
   v.bos = first_special;
   v.eos = first_special + 1;
   v.pad = first_special + 2;

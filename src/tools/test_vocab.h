@@ -16,7 +16,7 @@ struct TestVocab {
   std::vector<std::string> tokens;  // byte-level strings (GPT-2 byte map)
   std::vector<int32_t> types;  // GGUF token types: 1 normal, 3 control, 4 user-defined, 5 unused
   std::vector<std::string> merges;  // "a b", in rank order
-  int64_t n_tokenizer = 0;          // tokens the tokenizer knows (the rest pads the embedding)
+  int64_t n_tokenizer = 0;          // tokens the tokenizer knows (every row, fillers included)
   int64_t bos = 0, eos = 0, pad = 0;
   std::string pre;            // GGUF tokenizer.ggml.pre
   std::string chat_template;  // Jinja text
@@ -25,7 +25,7 @@ struct TestVocab {
 // The number of tokens (bytes + merges + specials) a tiny vocabulary of this family uses.
 int64_t test_vocab_min_size(Arch arch);
 // Builds a vocabulary of exactly `vocab_size` rows for `arch` (merges fill what the built-in
-// text allows; the rest is unused padding, as in real checkpoints whose embedding is padded).
+// text allows, then the specials; ordinary filler words, which no merge makes, fill the rest).
 TestVocab make_test_vocab(Arch arch, int64_t vocab_size);
 
 // GGUF tokenizer.* keys.

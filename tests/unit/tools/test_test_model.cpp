@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -260,6 +261,36 @@ TEST(TestModel, ValidationNamesMissingAndMisshapenTensors) {
               std::string::npos)
         << msg;
   }
+}
+
+// A vocabulary larger than the built-in text's merges is filled with ordinary words, not
+// invisible padding: a random model then writes text. Both formats' tokenizers agree on them.
+TEST(TestModel, LargeVocabulariesAreFilledWithWords) {
+  test::TempDir dir;
+  TestModelOptions o;
+  o.config = test_model_config("tiny", Arch::kQwen2);
+  o.config.vocab_size = 6000;
+  o.progress = false;
+  o.weights = parse_weight_type("F32");
+  o.format = FileKind::kGguf;
+  write_test_model(o, dir.file("m.gguf"));
+  o.format = FileKind::kSafetensors;
+  write_test_model(o, dir.file("st"));
+  const Tokenizer a = Tokenizer::from_path(dir.file("m.gguf"));
+  const Tokenizer b = Tokenizer::from_path(dir.file("st"));
+  ASSERT_EQ(a.vocab_size(), 6000u);
+  ASSERT_EQ(b.vocab_size(), 6000u);
+  std::set<std::string> seen;
+  for (int32_t id = 5000; id < 6000; ++id) {
+    const int32_t one[] = {id};
+    const std::string text = a.decode(one);
+    EXPECT_EQ(text.rfind(" x", 0), 0u) << id << ": " << text;
+    EXPECT_EQ(b.decode(one), text) << id;
+    EXPECT_TRUE(seen.insert(text).second) << "duplicate " << text;
+  }
+  const std::string prompt = "Tell me a story about xbaba and the sea.";
+  EXPECT_EQ(a.encode(prompt, false), b.encode(prompt, false));
+  EXPECT_EQ(a.decode(a.encode(prompt, false)), prompt);
 }
 
 TEST(TestModel, InspectJsonFromTheCli) {
