@@ -281,9 +281,12 @@ struct Server::Impl {
     res.set_content(dump(body), "application/json");
   }
 
-  // Streaming (SSE): chunks as the text comes; a client that goes away cancels the request.
-  void answer_stream(httplib::Response& res, std::shared_ptr<engine::GenerationHandle> h,
-                     bool chat_api, const GenerationParams& g) {
+  // Streaming (SSE): chunks as the text comes; a client that goes away cancels the request,
+  // found by watching its connection (also while the request waits in the queue) or by a
+  // failed write.
+  void answer_stream(const httplib::Request& req, httplib::Response& res,
+                     std::shared_ptr<engine::GenerationHandle> h, bool chat_api,
+                     const GenerationParams& g) {
     struct State {
       std::shared_ptr<engine::GenerationHandle> h;
       std::string id;
@@ -291,8 +294,10 @@ struct Server::Impl {
       bool chat = true, include_usage = false, started = false, tool_calls = false;
       size_t n_calls = 0;
       Clock::time_point last_write = Clock::now();
+      std::optional<int> sock;  // open until the provider's last call
     };
     auto s = std::make_shared<State>();
+    s->sock = find_connection_socket(req.local_port, req.remote_addr, req.remote_port);
     s->h = std::move(h);
     s->id = new_id(chat_api ? "chatcmpl-" : "cmpl-");
     s->created = static_cast<int64_t>(std::time(nullptr));
@@ -331,6 +336,10 @@ struct Server::Impl {
           }
           std::vector<chat::StreamEvent> ev;
           const bool done = s->h->wait(ev, 50);
+          if (!done && s->sock && peer_closed(*s->sock)) {
+            s->h->cancel();
+            return false;
+          }
           for (const auto& e : ev) {
             if (e.kind == chat::EventKind::kReasoning && s->chat)
               out += chunk({{"reasoning_content", e.text}}, nullptr);
@@ -415,7 +424,7 @@ struct Server::Impl {
               : prepare_completion(parse_completion_request(body, opt.limits, opt.defaults, vocab));
       auto h = submit(std::move(p.req));
       if (p.gen.stream)
-        answer_stream(res, std::move(h), chat_api, p.gen);
+        answer_stream(req, res, std::move(h), chat_api, p.gen);
       else
         answer_whole(req, res, h, chat_api, p.gen);
     } catch (const ApiError& e) {

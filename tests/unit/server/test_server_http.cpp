@@ -648,6 +648,49 @@ TEST(ServerHttp, QueueFullAnswers429AndDisconnectsFreeSlots) {
   expect_alive();
 }
 
+// A streaming client that gives up while its request waits in the queue leaves the queue
+// without ever taking a slot (its connection is watched, not only written to).
+TEST(ServerHttp, QueuedStreamsWhoseClientLeavesNeverRun) {
+  Fixture& f = fx();
+  std::vector<int> running;
+  for (int i = 0; i < 2; ++i) {
+    int fd = connect_to(f.server.port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, endless_stream(2000)));
+    pollfd p = {fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 20000), 1);
+    running.push_back(fd);
+  }
+  const int waiting = connect_to(f.server.port);
+  ASSERT_GE(waiting, 0);
+  ASSERT_TRUE(send_all(waiting, endless_stream(2000)));
+  auto gauge_becomes = [&f](const char* name, int64_t want, double seconds) {
+    int64_t v = -1;
+    const auto t0 = Clock::now();
+    while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
+      v = metric(f.call("GET", "/metrics").body, name);
+      if (v == want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return v;
+  };
+  ASSERT_EQ(gauge_becomes("r1_queue_length", 1, 20), 1);
+  const int64_t finished0 = metric(f.call("GET", "/metrics").body, "r1_generations_finished_total");
+  const int64_t cancelled0 =
+      metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total");
+  close(waiting);
+  const auto t1 = Clock::now();
+  EXPECT_EQ(gauge_becomes("r1_queue_length", 0, 3), 0);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t1).count(), 1.0);
+  const std::string m = f.call("GET", "/metrics").body;
+  EXPECT_EQ(metric(m, "r1_busy_slots"), 2);  // the running streams go on
+  EXPECT_EQ(metric(m, "r1_generations_cancelled_total"), cancelled0 + 1);
+  EXPECT_EQ(metric(m, "r1_generations_finished_total"), finished0);
+  for (int fd : running) close(fd);
+  EXPECT_EQ(gauge_becomes("r1_busy_slots", 0, 3), 0);
+  expect_alive();
+}
+
 // Non-streaming requests have no stream to write into, so the server watches their sockets: a
 // client that goes away while its whole answer is computed frees its slot within a second too.
 TEST(ServerHttp, DroppedWholeAnswersFreeSlots) {
