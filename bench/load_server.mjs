@@ -14,7 +14,6 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 
 const argv = process.argv.slice(2);
 const opt = { clients: 64, parallel: 8, queue: 16, requests: 2, "max-tokens": 128, ctx: 1024, "retry-ms": -1, "probe-ms": 25 };
@@ -105,24 +104,25 @@ await stream(-1);
 const single = await stream(-2);
 const singleTps = (single.tokens - 1) / (single.seconds - single.ttft);
 
-// An overload probe on its own thread (its own event loop, idle but for the probe, unlike the
-// main loop reading up to 64 streams): one request every --probe-ms while the load runs, so the
-// 429 latency it sees is the server's, not the load client's backlog. The server checks for
-// overload before it parses a body, so the probe sends one it would refuse (no messages): a
-// full server answers 429, one with room a 400, and the probe never takes a place in the queue
-// or a slot from the load.
-const probe = opt["probe-ms"] <= 0 ? null : new Worker(`
-  const { parentPort, workerData } = require("node:worker_threads");
+// An overload probe in its own process (its own event loop and heap, idle but for the probe,
+// unlike the main loop reading up to 64 streams): one request every --probe-ms while the load
+// runs, so the 429 latency it sees is the server's, not the load client's backlog. The server
+// checks for overload before it parses a body, so the probe sends one it would refuse (no
+// messages): a full server answers 429, one with room a 400, and the probe never takes a place
+// in the queue or a slot from the load. It stops when its standard input closes and prints its
+// samples as JSON.
+const probeCode = `
   const lat = { 429: [], other: [] };
   let stop = false;
-  parentPort.on("message", () => { stop = true; });
+  process.stdin.on("data", () => {}).on("end", () => { stop = true; });
   (async () => {
-    // Warm the fetch machinery first (the first fetch in a thread loads and compiles it).
-    await (await fetch(workerData.url.replace("/v1/chat/completions", "/health"))).text();
+    const url = process.env.PROBE_URL, every = Number(process.env.PROBE_MS);
+    // Warm the fetch machinery first (the first fetch loads and compiles the HTTP client).
+    await (await fetch(url.replace("/v1/chat/completions", "/health"))).text();
     while (!stop) {
       const t0 = performance.now();
       try {
-        const res = await fetch(workerData.url, { method: "POST",
+        const res = await fetch(url, { method: "POST",
           headers: { "Content-Type": "application/json", Connection: "close" },
           body: JSON.stringify({ messages: [], max_tokens: 1 }) });
         await res.text();
@@ -134,12 +134,16 @@ const probe = opt["probe-ms"] <= 0 ? null : new Worker(`
           lat.other.push(res.status);
         }
       } catch (e) {}
-      await new Promise((r) => setTimeout(r, workerData.every));
+      await new Promise((r) => setTimeout(r, every));
     }
-    parentPort.postMessage(lat);
+    process.stdout.write(JSON.stringify(lat));
   })();
-`, { eval: true, workerData: { url, every: opt["probe-ms"] } });
-const probeResult = probe ? new Promise((r) => probe.once("message", r)) : Promise.resolve({ 429: [], other: [] });
+`;
+const probe = opt["probe-ms"] <= 0 ? null : spawn(process.execPath, ["-e", probeCode], {
+  stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, PROBE_URL: url, PROBE_MS: String(opt["probe-ms"]) } });
+let probeOut = "";
+probe?.stdout.on("data", (d) => { probeOut += d; });
+const probeResult = probe ? new Promise((r) => probe.on("exit", () => r(JSON.parse(probeOut)))) : Promise.resolve({ 429: [], other: [] });
 
 const results = [], rejects = [];
 let lost = 0, fivexx = 0, gaveUp = 0;
@@ -171,9 +175,8 @@ await Promise.all(Array.from({ length: opt.clients }, async (_, c) => {
   }
 }));
 const wall = (performance.now() - t0) / 1000;
-probe?.postMessage("stop");
+probe?.stdin.end();
 const probed = await probeResult;
-await probe?.terminate();
 // (A stream whose tokens never formed printable text has no time to first token.)
 const timed = results.filter((r) => r.ttft !== null && r.tokens > 1);
 const ttfts = timed.map((r) => r.ttft);
@@ -182,7 +185,7 @@ const total = results.reduce((a, r) => a + r.tokens, 0);
 const f = (x, d = 3) => Number(x).toFixed(d);
 console.log(`r1 serve load test: ${opt.clients} clients x ${opt.requests} streaming requests, --parallel ${opt.parallel}, queue ${opt.queue}, ${opt["max-tokens"]} tokens each`);
 console.log(`completed ${results.length}, lost ${lost}, 5xx ${fivexx}, gave up after 1000 429s ${gaveUp}, 429 answers to the load clients ${rejects.length} (as their busy event loop sees them: p50 ${f(pct(rejects, 50), 1)} ms, p99 ${f(pct(rejects, 99), 1)} ms, max ${f(Math.max(0, ...rejects), 1)} ms)`);
-console.log(`overload probe (own thread, every ${opt["probe-ms"]} ms): 429 answers ${probed[429].length} (p50 ${f(pct(probed[429], 50), 1)} ms, p90 ${f(pct(probed[429], 90), 1)} ms, p99 ${f(pct(probed[429], 99), 1)} ms, max ${f(Math.max(0, ...probed[429]), 1)} ms), ${probed.other.length} with room (${probed.other.filter((x) => x === 400).length} of them the expected 400)`);
+console.log(`overload probe (own process, every ${opt["probe-ms"]} ms): 429 answers ${probed[429].length} (p50 ${f(pct(probed[429], 50), 1)} ms, p90 ${f(pct(probed[429], 90), 1)} ms, p99 ${f(pct(probed[429], 99), 1)} ms, max ${f(Math.max(0, ...probed[429]), 1)} ms), ${probed.other.length} with room (${probed.other.filter((x) => x === 400).length} of them the expected 400)`);
 console.log(`time to first token (s): p50 ${f(pct(ttfts, 50))}  p90 ${f(pct(ttfts, 90))}  p99 ${f(pct(ttfts, 99))}`);
 console.log(`tokens/s per stream:     p50 ${f(pct(tps, 50), 1)}  p90 ${f(pct(tps, 90), 1)}  p99 ${f(pct(tps, 99), 1)}`);
 console.log(`aggregate ${f(total / wall, 1)} tokens/s over ${f(wall, 1)} s; a single stream alone: ${f(singleTps, 1)} tokens/s`);
