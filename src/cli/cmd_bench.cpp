@@ -78,6 +78,7 @@ void summarize(Result& r) {
 }
 
 void run_bench(const BenchOptions& o) {
+  keep_weights_on_huge_pages();
   ModelSource src = ModelSource::open(o.model);
   // Read every page first: the runs measure the model in memory, not the disk.
   warm_up(src, !o.json && isatty(STDERR_FILENO) != 0);

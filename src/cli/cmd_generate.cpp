@@ -64,6 +64,7 @@ std::vector<int32_t> prompt_tokens(const GenerateOptions& o, const Tokenizer& to
 }
 
 void run_generate(const GenerateOptions& o) {
+  keep_weights_on_huge_pages();
   ModelSource src = ModelSource::open(o.model);
   apply_threads(o.threads);
   Model model(bind_weights(src));

@@ -593,6 +593,7 @@ void run(RunOptions o) {
                  "    (random weights: it answers with nonsense; give a model to chat for real)\n",
                  o.model.c_str());
   }
+  keep_weights_on_huge_pages();
   ModelSource src = ModelSource::open(o.model);
   src.validate_tensors();
   const int threads = apply_threads(o.threads);

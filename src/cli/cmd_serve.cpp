@@ -71,6 +71,7 @@ void serve(ServeOptions o) {
                 " without an API key: give --api-key (or R1_API_KEY), or --allow-no-key to "
                 "accept requests from anyone who can reach this address");
 
+  keep_weights_on_huge_pages();
   ModelSource src = ModelSource::open(o.model);
 
   apply_threads(o.threads);

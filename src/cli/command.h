@@ -11,6 +11,10 @@ using CommandSetup = std::function<void(CLI::App& app)>;
 
 std::vector<CommandSetup>& command_setups();
 
+// Commands that run a model keep its weights on huge pages (MappedFile Residency::kHugePages,
+// where the file fits in memory); R1_MMAP=1 in the environment keeps the plain mapping.
+void keep_weights_on_huge_pages();
+
 struct CommandRegistrar {
   explicit CommandRegistrar(CommandSetup setup) { command_setups().push_back(std::move(setup)); }
 };

@@ -1,11 +1,20 @@
 // r1: the command-line program. Subcommands live in cmd_*.cpp and register themselves.
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/mmap_file.h"
 
 namespace r1::cli {
+void keep_weights_on_huge_pages() {
+  const char* m = std::getenv("R1_MMAP");
+  if (m == nullptr || std::strcmp(m, "1") != 0)
+    MappedFile::set_default_residency(Residency::kHugePages);
+}
+
 std::vector<CommandSetup>& command_setups() {
   static std::vector<CommandSetup> setups;
   return setups;

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "core/check.h"
 #include "core/error.h"
@@ -34,7 +37,64 @@ int open_regular(const std::string& path, uint64_t& size) {
   return fd;
 }
 
+std::atomic<Residency> g_residency{Residency::kMapped};
+
+constexpr uint64_t kHugePage = 2ull << 20;
+constexpr uint64_t kHugeMinBytes = 64ull << 20;  // smaller files gain nothing worth the copy
+
+// MemAvailable from /proc/meminfo, in bytes (0 when unknown).
+uint64_t memory_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("MemAvailable:", 0) != 0) continue;
+    std::istringstream in(line.substr(13));
+    uint64_t kb = 0;
+    in >> kb;
+    return kb * 1024;
+  }
+  return 0;
+}
+
+// A private copy of the file on transparent huge pages, or null (then the caller maps the
+// file): when it would not fit in the available memory with a 10 % margin, or any step fails.
+void* copy_to_huge_pages(int fd, uint64_t size, uint64_t& region) {
+  const uint64_t avail = memory_available();
+  if (size < kHugeMinBytes || avail == 0 || size > avail / 10 * 9) return nullptr;
+  region = (size + kHugePage - 1) / kHugePage * kHugePage;
+  // Over-allocate by one huge page so the copy can start on a 2 MiB boundary.
+  const uint64_t reserve = region + kHugePage;
+  void* raw = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > base) munmap(raw, aligned - base);
+  const uintptr_t end = aligned + region;
+  if (base + reserve > end) munmap(reinterpret_cast<void*>(end), base + reserve - end);
+  auto* p = reinterpret_cast<uint8_t*>(aligned);
+  madvise(p, region, MADV_HUGEPAGE);
+  uint64_t off = 0;
+  while (off < size) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(size - off, 64ull << 20));
+    const ssize_t got = ::pread(fd, p + off, want, static_cast<off_t>(off));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      munmap(p, region);
+      return nullptr;
+    }
+    off += static_cast<uint64_t>(got);
+  }
+  if (mprotect(p, region, PROT_READ) != 0) {
+    munmap(p, region);
+    return nullptr;
+  }
+  return p;
+}
+
 }  // namespace
+
+void MappedFile::set_default_residency(Residency r) { g_residency.store(r); }
+Residency MappedFile::default_residency() { return g_residency.load(); }
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   uint64_t size = 0;
@@ -42,7 +102,14 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = size;
-  if (f->size_ > 0) {
+  if (f->size_ > 0 && default_residency() == Residency::kHugePages) {
+    uint64_t region = 0;
+    if (void* p = copy_to_huge_pages(fd, f->size_, region)) {
+      f->data_ = static_cast<const uint8_t*>(p);
+      f->region_bytes_ = region;
+    }
+  }
+  if (f->size_ > 0 && f->data_ == nullptr) {
     void* p = mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
@@ -126,7 +193,8 @@ std::shared_ptr<MappedFile> MappedFile::from_bytes(std::string name, std::vector
 
 MappedFile::~MappedFile() {
   if (fd_ >= 0) ::close(fd_);
-  if (data_ != nullptr && owned_.empty()) munmap(const_cast<uint8_t*>(data_), mapped_bytes_);
+  if (data_ != nullptr && owned_.empty())
+    munmap(const_cast<uint8_t*>(data_), region_bytes_ > 0 ? region_bytes_ : mapped_bytes_);
 }
 
 }  // namespace r1
