@@ -93,8 +93,12 @@ void* copy_to_huge_pages(int fd, uint64_t size, uint64_t& region) {
 
 }  // namespace
 
-void MappedFile::set_default_residency(Residency r) { g_residency.store(r); }
-Residency MappedFile::default_residency() { return g_residency.load(); }
+void MappedFile::set_default_residency(Residency r) {
+  g_residency.store(r);
+}
+Residency MappedFile::default_residency() {
+  return g_residency.load();
+}
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   uint64_t size = 0;

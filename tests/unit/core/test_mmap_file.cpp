@@ -28,7 +28,8 @@ TEST(MappedFile, HugePageCopyHoldsTheFilesBytes) {
   uint32_t v = 12345;
   for (auto& b : bytes) b = static_cast<uint8_t>((v = v * 1664525u + 1013904223u) >> 24);
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 
   MappedFile::set_default_residency(Residency::kMapped);
   const auto mapped = MappedFile::open(path);
