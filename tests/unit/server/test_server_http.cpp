@@ -611,6 +611,18 @@ int64_t metric(const std::string& text, const std::string& name) {
   return static_cast<int64_t>(std::stod(m[1].str()));
 }
 
+// Polls /metrics until the gauge `name` reads `want` or `seconds` pass; returns the last value.
+int64_t gauge_becomes(Fixture& f, const char* name, int64_t want, double seconds) {
+  int64_t v = -1;
+  const auto t0 = Clock::now();
+  while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
+    v = metric(f.call("GET", "/metrics").body, name);
+    if (v == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return v;
+}
+
 TEST(ServerHttp, QueueFullAnswers429AndDisconnectsFreeSlots) {
   Fixture& f = fx();
   // 2 slots + 1 waiting: the fourth concurrent request is refused at once.
@@ -664,30 +676,20 @@ TEST(ServerHttp, QueuedStreamsWhoseClientLeavesNeverRun) {
   const int waiting = connect_to(f.server.port);
   ASSERT_GE(waiting, 0);
   ASSERT_TRUE(send_all(waiting, endless_stream(2000)));
-  auto gauge_becomes = [&f](const char* name, int64_t want, double seconds) {
-    int64_t v = -1;
-    const auto t0 = Clock::now();
-    while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
-      v = metric(f.call("GET", "/metrics").body, name);
-      if (v == want) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return v;
-  };
-  ASSERT_EQ(gauge_becomes("r1_queue_length", 1, 20), 1);
+  ASSERT_EQ(gauge_becomes(f, "r1_queue_length", 1, 20), 1);
   const int64_t finished0 = metric(f.call("GET", "/metrics").body, "r1_generations_finished_total");
   const int64_t cancelled0 =
       metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total");
   close(waiting);
   const auto t1 = Clock::now();
-  EXPECT_EQ(gauge_becomes("r1_queue_length", 0, 3), 0);
+  EXPECT_EQ(gauge_becomes(f, "r1_queue_length", 0, 3), 0);
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t1).count(), 1.0);
   const std::string m = f.call("GET", "/metrics").body;
   EXPECT_EQ(metric(m, "r1_busy_slots"), 2);  // the running streams go on
   EXPECT_EQ(metric(m, "r1_generations_cancelled_total"), cancelled0 + 1);
   EXPECT_EQ(metric(m, "r1_generations_finished_total"), finished0);
   for (int fd : running) close(fd);
-  EXPECT_EQ(gauge_becomes("r1_busy_slots", 0, 3), 0);
+  EXPECT_EQ(gauge_becomes(f, "r1_busy_slots", 0, 3), 0);
   expect_alive();
 }
 
@@ -706,23 +708,12 @@ TEST(ServerHttp, DroppedWholeAnswersFreeSlots) {
     ASSERT_TRUE(send_all(fd, text));
     fds.push_back(fd);
   }
-  // Polls /metrics until the busy slots number `want` or `seconds` pass; returns the last count.
-  auto busy_becomes = [&f](int64_t want, double seconds) {
-    int64_t busy = -1;
-    const auto t0 = Clock::now();
-    while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
-      busy = metric(f.call("GET", "/metrics").body, "r1_busy_slots");
-      if (busy == want) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return busy;
-  };
-  ASSERT_EQ(busy_becomes(2, 20), 2);
+  ASSERT_EQ(gauge_becomes(f, "r1_busy_slots", 2, 20), 2);
   const int64_t cancelled0 =
       metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total");
   for (int fd : fds) close(fd);
   const auto t1 = Clock::now();
-  EXPECT_EQ(busy_becomes(0, 3), 0);
+  EXPECT_EQ(gauge_becomes(f, "r1_busy_slots", 0, 3), 0);
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t1).count(), 1.0);
   EXPECT_EQ(metric(f.call("GET", "/metrics").body, "r1_generations_cancelled_total"),
             cancelled0 + 2);
