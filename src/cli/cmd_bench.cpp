@@ -98,15 +98,28 @@ void run_bench(const BenchOptions& o) {
   for (int t : o.threads) {
     const int threads = apply_threads(t);
     double bw = 0, peak = 0;
-    // Prefill runs on the AMX tiles (bf16) where they are used, else on float32 FMAs.
+    // Prefill runs on the AMX tiles (bf16) where they are used; else the integer-coded weights
+    // on VNNI int8 and the rest (float weights, attention) on float32 FMAs: the limit is then
+    // the FLOP rate of the ideal time, each part at its own peak.
     const bool tiles = int8::enabled() && amx::available();
-    const std::string peak_kind = tiles ? "AMX bf16 peak" : "fp32 peak";
+    const bool vnni = !tiles && int8::enabled() && int8::cpu_has_vnni() &&
+                      cost.integer_matmul_flops > 0;
+    const std::string peak_kind =
+        tiles ? "AMX bf16 peak" : (vnni ? "int8 VNNI + fp32 peaks" : "fp32 peak");
     if (!o.no_roofline) {
       bw = roofline::read_bandwidth();
       peak = tiles ? roofline::amx_bf16_peak() : roofline::fp32_peak();
-      if (!o.json)
-        std::printf("threads %d: read bandwidth %.1f GB/s, %s %.0f GFLOP/s\n", threads, bw / 1e9,
-                    peak_kind.c_str(), peak / 1e9);
+      const double int8_peak = vnni ? roofline::int8_peak() : 0;
+      if (!o.json) {
+        std::printf("threads %d: read bandwidth %.1f GB/s, %s %.0f GFLOP/s", threads, bw / 1e9,
+                    tiles ? "AMX bf16 peak" : "fp32 peak", peak / 1e9);
+        if (vnni) std::printf(", int8 VNNI peak %.0f GOP/s", int8_peak / 1e9);
+        std::printf("\n");
+      }
+      if (vnni && int8_peak > 0 && peak > 0) {
+        const double f = cost.flops(0), i = cost.integer_matmul_flops;
+        peak = f / (i / int8_peak + (f - i) / peak);
+      }
     }
     for (int64_t p : o.prompt) {
       if (p <= 0) continue;

@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
 #include "kernels/int8.h"
+#include "kernels/int8_gemm.h"
 #include "kernels/quants.h"
 #include "kernels/simd.h"
 
@@ -104,6 +105,25 @@ void gemm_rows(const Matrix& w, const float* x, int64_t n, const amx::PackedActi
       simd::gemm_f32(buf.data(), m, x, n, w.cols, y + r, w.rows);
   }
 }
+// Many tokens with integer codes: activations quantized once, then tiles of weight rows
+// (about 256 KiB of codes, L2) unpacked to int8 and multiplied on VNNI.
+void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
+  thread_local int8::GemmX gx;
+  int8::pack_gemm_x(x, n, w.cols, gx);
+  const int8::GemmX* px = &gx;  // (the caller's copy)
+  const int threads = ThreadPool::global().threads();
+  const int64_t tile = std::clamp<int64_t>((256 << 10) / w.cols / 4 * 4, 4, 128);
+  const int64_t grain = std::max(tile, balanced_grain(w.rows, threads, tile) / tile * tile);
+  ThreadPool::global().parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) {
+    thread_local int8::GemmW gw;
+    for (int64_t r = r0; r < r1; r += tile) {
+      const int64_t m = std::min(tile, r1 - r);
+      int8::load_gemm_rows(w.dtype, w.data + static_cast<uint64_t>(r) * w.row_bytes,
+                           w.row_bytes, m, w.cols, gw);
+      int8::gemm(gw, *px, y + r, w.rows);
+    }
+  });
+}
 }  // namespace
 
 void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
@@ -140,6 +160,10 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   }
   // AMX (bf16) when the CPU has it and exact float math is not asked for.
   const bool tiles = n >= kAmxMinTokens && int8::enabled() && amx::available();
+  const bool gemm_int8 =
+      int8::gemm_supported(w.dtype) &&
+      w.cols % (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 ? 32 : 256) == 0;
+  if (!tiles && gemm_int8) return matmul_int8(w, x, n, y);
   thread_local amx::PackedActivations packed;
   if (tiles) amx::pack_activations(x, n, w.cols, packed);
   const amx::PackedActivations* px = tiles ? &packed : nullptr;  // (the caller's copy)

@@ -8,6 +8,8 @@
 
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
+#include "kernels/int8.h"
+#include "kernels/int8_gemm.h"
 #include "kernels/simd.h"
 
 namespace r1::roofline {
@@ -41,44 +43,45 @@ double read_bandwidth(uint64_t bytes, int reps) {
   return best;
 }
 
-double fp32_peak(int reps) {
+namespace {
+// The best over `reps` runs of every thread running one_thread() at once (it returns the
+// operations it did), in operations per second.
+template <class Fn>
+double peak_over_threads(int reps, Fn one_thread) {
   ThreadPool& pool = ThreadPool::global();
   const int threads = pool.threads();
-  constexpr int64_t kIters = 20'000'000;
   double best = 0;
   for (int r = 0; r < reps; ++r) {
-    std::atomic<double> flops{0};
+    std::atomic<double> ops{0};
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(threads, 1, [&](int64_t, int64_t) {
-      float sink;
-      const double f = simd::fma_loop(kIters, &sink);
-      double cur = flops.load();
-      while (!flops.compare_exchange_weak(cur, cur + f + (sink == 12345.0f ? 1 : 0))) {
+      const double f = one_thread();
+      double cur = ops.load();
+      while (!ops.compare_exchange_weak(cur, cur + f)) {
       }
     });
-    best = std::max(best, flops.load() / seconds_since(t0));
+    best = std::max(best, ops.load() / seconds_since(t0));
   }
   return best;
+}
+}  // namespace
+
+double fp32_peak(int reps) {
+  return peak_over_threads(reps, [] {
+    float sink;
+    const double f = simd::fma_loop(20'000'000, &sink);
+    return f + (sink == 12345.0f ? 1 : 0);
+  });
 }
 
 double amx_bf16_peak(int reps) {
   if (!amx::available()) return 0;
-  ThreadPool& pool = ThreadPool::global();
-  const int threads = pool.threads();
-  constexpr int64_t kIters = 2'000'000;
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    std::atomic<double> flops{0};
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(threads, 1, [&](int64_t, int64_t) {
-      const double f = amx::peak_flops_one_thread(kIters);
-      double cur = flops.load();
-      while (!flops.compare_exchange_weak(cur, cur + f)) {
-      }
-    });
-    best = std::max(best, flops.load() / seconds_since(t0));
-  }
-  return best;
+  return peak_over_threads(reps, [] { return amx::peak_flops_one_thread(2'000'000); });
+}
+
+double int8_peak(int reps) {
+  if (!int8::cpu_has_vnni()) return 0;
+  return peak_over_threads(reps, [] { return int8::vnni_peak_ops_one_thread(20'000'000); });
 }
 
 }  // namespace r1::roofline

@@ -1,4 +1,4 @@
-// The machine's limits, measured: read bandwidth from memory and float32 FMA throughput, with a
+// The machine's limits, measured: read bandwidth from memory and float32 FMA, AMX bf16 and VNNI int8 throughput, with a
 // given number of threads (the thread pool's). `r1 bench` divides its results by these.
 #pragma once
 
@@ -15,5 +15,9 @@ double fp32_peak(int reps = 3);
 
 // Peak bf16 FLOP/s of the AMX tiles (0 where AMX is unavailable).
 double amx_bf16_peak(int reps = 3);
+
+// Peak int8 multiply-add throughput of AVX-512 VNNI (vpdpbusd; a multiply-add counts as 2
+// operations), 0 where the CPU lacks it.
+double int8_peak(int reps = 3);
 
 }  // namespace r1::roofline

@@ -26,7 +26,13 @@ TokenCost token_cost(const ModelSource& src) {
       params *= share;
     }
     cost.weight_bytes += static_cast<uint64_t>(bytes);
-    if (t.is_matrix()) active += params;
+    if (t.is_matrix()) {
+      active += params;
+      const DType d = st->dtype;
+      if (d == DType::Q8_0 || d == DType::Q4_0 || d == DType::Q4_K || d == DType::Q5_K ||
+          d == DType::Q6_K)
+        cost.integer_matmul_flops += 2.0 * params;
+    }
   }
   cost.matmul_flops = 2.0 * active;
   const ModelStats s = model_stats(c);

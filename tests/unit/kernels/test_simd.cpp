@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
 #include "kernels/int8.h"
+#include "kernels/int8_gemm.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 #include "kernels/simd.h"
@@ -294,7 +295,9 @@ TEST(Int8, MatmulUsesIntegerKernelOnlyWhenEnabled) {
     EXPECT_NEAR(exact[r], want, 1e-5 * mag + 1e-6);
     EXPECT_NEAR(fast[r], want, 0.02 * mag);
   }
-  if (r1::int8::cpu_has_vnni()) EXPECT_NE(fast, exact);  // the integer path really ran
+  if (r1::int8::cpu_has_vnni()) {
+    EXPECT_NE(fast, exact);  // the integer path really ran
+  }
 }
 
 }  // namespace
@@ -334,6 +337,140 @@ TEST(Amx, MatmulOnTilesIsCloseToFloat) {
       const double want = ref_dot(s.row(r), x.data() + t * 512, &mag);
       ASSERT_NEAR(y[t * 70 + r], want, 0.01 * mag) << r << " " << t;  // bf16: 8 bits
     }
+}
+
+}  // namespace
+
+namespace {
+
+// The integer GEMM of prefill: weight codes unpacked as the reference does, activations packed
+// as the reference does, the VNNI product equal to the scalar integer product, and both within
+// the error bound of the activations' int8 rounding from the exact float product.
+const DType kGemmTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<int64_t> gemm_cols(DType t) {
+  if (t == DType::Q8_0 || t == DType::Q4_0) return {32, 96, 256, 288};
+  return {256, 768};
+}
+
+TEST(Int8Gemm, WeightCodesEqualReferenceAndDequantizedRows) {
+  for (DType t : kGemmTypes)
+    for (int64_t cols : gemm_cols(t))
+      for (int64_t rows : {1, 5}) {
+        const Stored s = make(t, rows, cols, static_cast<uint32_t>(cols * 7 + rows));
+        r1::int8::GemmW fast, ref;
+        r1::int8::load_gemm_rows(t, s.bytes.data(), s.row_bytes, rows, cols, fast);
+        r1::int8::load_gemm_rows_reference(t, s.bytes.data(), s.row_bytes, rows, cols, ref);
+        const std::string what = std::string(r1::dtype_name(t)) + " cols " + std::to_string(cols);
+        ASSERT_EQ(fast.q, ref.q) << what;
+        ASSERT_EQ(fast.scale, ref.scale) << what;
+        ASSERT_EQ(fast.corr, ref.corr) << what;
+        ASSERT_EQ(fast.min, ref.min) << what;
+        for (int64_t r = 0; r < rows; ++r) {
+          const auto row = s.row(r);
+          for (int64_t k = 0; k < cols; ++k) {
+            const size_t at = static_cast<size_t>(r * cols + k);
+            const float scale = ref.scale[static_cast<size_t>((r * cols + k) / ref.group)];
+            float v = scale * static_cast<float>(ref.q[at]);
+            if (ref.has_min) v -= ref.min[static_cast<size_t>((r * cols + k) / 32)];
+            ASSERT_FLOAT_EQ(v, row[static_cast<size_t>(k)]) << what << " at " << r << "," << k;
+          }
+        }
+      }
+}
+
+TEST(Int8Gemm, PackedActivationsEqualReference) {
+  for (int64_t n : {1, 16, 17, 40})
+    for (int64_t cols : {32, 96, 512}) {
+      auto x = random_floats(static_cast<size_t>(n * cols), static_cast<uint32_t>(n + cols));
+      std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
+      r1::int8::GemmX fast, ref;
+      r1::int8::pack_gemm_x(x.data(), n, cols, fast);
+      r1::int8::pack_gemm_x_reference(x.data(), n, cols, ref);
+      EXPECT_EQ(fast.groups, (n + 15) / 16);
+      ASSERT_EQ(fast.q, ref.q) << n << "x" << cols;
+      ASSERT_EQ(fast.d, ref.d) << n << "x" << cols;
+      ASSERT_EQ(fast.ds, ref.ds) << n << "x" << cols;
+    }
+}
+
+// |error| of one output from the activations' rounding: each value is off by at most half its
+// block's step (amax / 127), times |w|.
+double activation_bound(const std::vector<float>& w, const float* x) {
+  double bound = 0;
+  for (size_t b = 0; b < w.size() / 32; ++b) {
+    float amax = 0;
+    for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
+    double wsum = 0;
+    for (size_t i = 0; i < 32; ++i) wsum += std::fabs(w[32 * b + i]);
+    bound += wsum * amax / 254.0;
+  }
+  return bound;
+}
+
+TEST(Int8Gemm, KernelEqualsIntegerReferenceWithinTheActivationBound) {
+  for (DType t : kGemmTypes)
+    for (int64_t cols : gemm_cols(t))
+      for (int64_t rows : {1, 3, 4, 7})
+        for (int64_t n : {1, 15, 17, 40}) {
+          const Stored s = make(t, rows, cols, static_cast<uint32_t>(cols + rows + n));
+          const auto x = random_floats(static_cast<size_t>(n * cols), static_cast<uint32_t>(n));
+          r1::int8::GemmW w;
+          r1::int8::load_gemm_rows(t, s.bytes.data(), s.row_bytes, rows, cols, w);
+          r1::int8::GemmX px;
+          r1::int8::pack_gemm_x(x.data(), n, cols, px);
+          const int64_t ldy = rows + 3;
+          std::vector<float> fast(static_cast<size_t>(n * ldy), -7.0f), ref(fast);
+          r1::int8::gemm(w, px, fast.data(), ldy);
+          r1::int8::gemm_reference(w, px, ref.data(), ldy);
+          const std::string what = std::string(r1::dtype_name(t)) + " " + std::to_string(rows) +
+                                   "x" + std::to_string(cols) + " n " + std::to_string(n);
+          for (int64_t tok = 0; tok < n; ++tok) {
+            for (int64_t r = rows; r < ldy; ++r)
+              ASSERT_EQ(fast[static_cast<size_t>(tok * ldy + r)], -7.0f) << what;
+            for (int64_t r = 0; r < rows; ++r) {
+              const auto row = s.row(r);
+              double mag;
+              const double exact = ref_dot(row, x.data() + tok * cols, &mag);
+              const size_t at = static_cast<size_t>(tok * ldy + r);
+              ASSERT_NEAR(fast[at], ref[at], 1e-5 * mag + 1e-5) << what;
+              ASSERT_NEAR(ref[at], exact,
+                          activation_bound(row, x.data() + tok * cols) + 1e-5 * mag + 1e-5)
+                  << what << " token " << tok << " row " << r;
+            }
+          }
+        }
+}
+
+// ops::matmul takes the integer GEMM for many tokens when enabled: results within the bound,
+// different from the float path (it really ran), and independent of the thread count.
+TEST(Int8Gemm, MatmulUsesItForManyTokens) {
+  if (!r1::int8::cpu_has_vnni()) GTEST_SKIP() << "no AVX-512 VNNI here";
+  if (r1::amx::available()) GTEST_SKIP() << "AMX tiles take this product here";
+  for (DType t : {DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    const int64_t rows = 70, cols = 512, n = 40;
+    const Stored s = make(t, rows, cols, 11);
+    const auto x = random_floats(static_cast<size_t>(n * cols), 12);
+    std::vector<float> exact(static_cast<size_t>(n * rows)), fast(exact.size()), fast1(exact.size());
+    r1::int8::set_enabled(false);
+    r1::ops::matmul(s.matrix(), x.data(), n, exact.data());
+    r1::int8::set_enabled(true);
+    r1::ops::matmul(s.matrix(), x.data(), n, fast.data());
+    r1::ThreadPool::set_threads(1);
+    r1::ops::matmul(s.matrix(), x.data(), n, fast1.data());
+    r1::ThreadPool::set_threads(r1::ThreadPool::default_threads());
+    EXPECT_EQ(fast, fast1) << r1::dtype_name(t);
+    EXPECT_NE(fast, exact) << r1::dtype_name(t);
+    for (int64_t tok = 0; tok < n; ++tok)
+      for (int64_t r = 0; r < rows; ++r) {
+        const auto row = s.row(r);
+        double mag;
+        const double want = ref_dot(row, x.data() + tok * cols, &mag);
+        ASSERT_NEAR(fast[static_cast<size_t>(tok * rows + r)], want,
+                    activation_bound(row, x.data() + tok * cols) + 1e-5 * mag + 1e-5)
+            << r1::dtype_name(t) << " " << tok << " " << r;
+      }
+  }
 }
 
 }  // namespace
