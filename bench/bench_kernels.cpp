@@ -8,6 +8,8 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "kernels/int8.h"
+#include "kernels/int8_gemm.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 
@@ -109,6 +111,53 @@ BENCHMARK_CAPTURE(BM_Batch, Q4_K, DType::Q4_K)
 BENCHMARK_CAPTURE(BM_Batch, Q6_K, DType::Q6_K)
     ->ArgsProduct({{1, 4, 7, 8, 12, 16, 24, 32}})
     ->UseRealTime();
+
+// Prefill products of the R1-Distill-Qwen-1.5B shape (512 tokens): args rows, cols, threads.
+void BM_Prefill(benchmark::State& st, DType t) {
+  r1::ThreadPool::set_threads(static_cast<int>(st.range(2)));
+  const int64_t rows = st.range(0), cols = st.range(1), n = 512;
+  Weights w = make(t, rows, cols);
+  std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  for (auto& v : x) v = d(rng);
+  for (auto _ : st) {
+    r1::ops::matmul(w.m, x.data(), n, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["OP/s"] = benchmark::Counter(
+      2.0 * rows * cols * n * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_Prefill, Q8_0, DType::Q8_0)
+    ->Args({8960, 1536, 1})
+    ->Args({1536, 8960, 1})
+    ->Args({8960, 1536, 2})
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill, Q4_K, DType::Q4_K)->Args({8960, 1536, 2})->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill, Q6_K, DType::Q6_K)->Args({1536, 8960, 2})->UseRealTime();
+
+// The integer GEMM kernel alone (weights already unpacked, one thread): args rows, cols.
+void BM_Int8GemmKernel(benchmark::State& st) {
+  if (!r1::int8::cpu_has_vnni()) {
+    st.SkipWithError("no VNNI");
+    return;
+  }
+  const int64_t rows = st.range(0), cols = st.range(1), n = 512;
+  Weights w = make(DType::Q8_0, rows, cols);
+  r1::int8::GemmW gw;
+  r1::int8::load_gemm_rows(DType::Q8_0, w.m.data, w.m.row_bytes, rows, cols, gw);
+  std::vector<float> x(static_cast<size_t>(n * cols), 0.5f), y(static_cast<size_t>(n * rows));
+  r1::ThreadPool::set_threads(1);
+  r1::int8::GemmX gx;
+  r1::int8::pack_gemm_x(x.data(), n, cols, gx);
+  for (auto _ : st) {
+    r1::int8::gemm(gw, gx, y.data(), rows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["OP/s"] = benchmark::Counter(
+      2.0 * rows * cols * n * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Int8GemmKernel)->Args({128, 1536})->Args({28, 8960})->UseRealTime();
 
 #define R1_BENCH_TYPE(T)                                                    \
   BENCHMARK_CAPTURE(BM_Matvec, T, DType::T)->Arg(1)->Arg(2)->UseRealTime(); \

@@ -102,8 +102,8 @@ void run_bench(const BenchOptions& o) {
     // on VNNI int8 and the rest (float weights, attention) on float32 FMAs: the limit is then
     // the FLOP rate of the ideal time, each part at its own peak.
     const bool tiles = int8::enabled() && amx::available();
-    const bool vnni = !tiles && int8::enabled() && int8::cpu_has_vnni() &&
-                      cost.integer_matmul_flops > 0;
+    const bool vnni =
+        !tiles && int8::enabled() && int8::cpu_has_vnni() && cost.integer_matmul_flops > 0;
     const std::string peak_kind =
         tiles ? "AMX bf16 peak" : (vnni ? "int8 VNNI + fp32 peaks" : "fp32 peak");
     if (!o.no_roofline) {

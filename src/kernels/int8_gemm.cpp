@@ -16,8 +16,7 @@ namespace r1::int8 {
 // it); each returns false for a type it has no fast path for.
 bool load_gemm_rows_vnni(DType t, const uint8_t* data, uint64_t row_bytes, int64_t rows,
                          int64_t cols, GemmW& out);
-void pack_gemm_x_vnni(const float* x, int64_t n, int64_t cols, int64_t g0, int64_t g1,
-                      GemmX& out);
+void pack_gemm_x_vnni(const float* x, int64_t n, int64_t cols, int64_t g0, int64_t g1, GemmX& out);
 void gemm_vnni(const GemmW& w, const GemmX& x, float* y, int64_t ldy);
 
 bool gemm_type(DType t) {
@@ -53,9 +52,8 @@ void pack_groups(const float* x, int64_t n, int64_t cols, int64_t g0, int64_t g1
         int32_t sum = 0;
         for (int i = 0; i < 32; ++i) {
           const int64_t k = 32 * b + i;
-          const int v = xt == nullptr
-                            ? 0
-                            : std::clamp(static_cast<int>(std::lrintf(xt[k] * inv)), -127, 127);
+          const int v =
+              xt == nullptr ? 0 : std::clamp(static_cast<int>(std::lrintf(xt[k] * inv)), -127, 127);
           sum += v;
           out.q[static_cast<size_t>(((g * cols / 4) + k / 4) * 64 + 4 * lane + k % 4)] =
               static_cast<uint8_t>(v + 128);
@@ -183,7 +181,8 @@ void load_gemm_rows_reference(DType t, const uint8_t* data, uint64_t row_bytes, 
   for (int64_t r = 0; r < rows; ++r) {
     int8_t* q = out.q.data() + r * cols;
     load_row_codes(t, data + static_cast<uint64_t>(r) * row_bytes, cols, q,
-                   out.scale.data() + r * nbw, out.has_min ? out.min.data() + r * cols / 32 : nullptr);
+                   out.scale.data() + r * nbw,
+                   out.has_min ? out.min.data() + r * cols / 32 : nullptr);
     for (int64_t b = 0; b < nbw; ++b) {
       int32_t s = 0;
       for (int i = 0; i < out.group; ++i) s += q[b * out.group + i];
@@ -218,8 +217,8 @@ void gemm_reference(const GemmW& w, const GemmX& x, float* y, int64_t ldy) {
           dot += static_cast<int32_t>(xq[(k / 4) * 64 + 4 * lane + k % 4]) * q[k];
         const int64_t c = b * G / 32;
         const float dx = x.d[static_cast<size_t>((g * nb32 + c) * 16 + lane)];
-        acc = std::fma(static_cast<float>(dot), dx * w.scale[static_cast<size_t>(r * nbw + b)],
-                       acc);
+        acc =
+            std::fma(static_cast<float>(dot), dx * w.scale[static_cast<size_t>(r * nbw + b)], acc);
         if (w.has_min)
           acc = std::fma(-w.min[static_cast<size_t>(r * nb32 + b)],
                          x.ds[static_cast<size_t>((g * nb32 + c) * 16 + lane)], acc);

@@ -30,12 +30,12 @@ struct GemmX {
 // A tile of weight rows in the kernel's form.
 struct GemmW {
   int64_t rows = 0, cols = 0;
-  int group = 32;              // values per scale: 32, or 16 (Q6_K)
-  bool has_min = false;        // Q4_K / Q5_K
-  std::vector<int8_t> q;       // [rows][cols]: the integer codes
-  std::vector<float> scale;    // [rows][cols / group]
-  std::vector<int32_t> corr;   // [rows][cols / group]: -128 x sum of the block's codes
-  std::vector<float> min;      // [rows][cols / 32] (has_min only)
+  int group = 32;             // values per scale: 32, or 16 (Q6_K)
+  bool has_min = false;       // Q4_K / Q5_K
+  std::vector<int8_t> q;      // [rows][cols]: the integer codes
+  std::vector<float> scale;   // [rows][cols / group]
+  std::vector<int32_t> corr;  // [rows][cols / group]: -128 x sum of the block's codes
+  std::vector<float> min;     // [rows][cols / 32] (has_min only)
 };
 
 // The stored types this product takes (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), whatever the CPU.

@@ -118,8 +118,8 @@ void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
     thread_local int8::GemmW gw;
     for (int64_t r = r0; r < r1; r += tile) {
       const int64_t m = std::min(tile, r1 - r);
-      int8::load_gemm_rows(w.dtype, w.data + static_cast<uint64_t>(r) * w.row_bytes,
-                           w.row_bytes, m, w.cols, gw);
+      int8::load_gemm_rows(w.dtype, w.data + static_cast<uint64_t>(r) * w.row_bytes, w.row_bytes, m,
+                           w.cols, gw);
       int8::gemm(gw, *px, y + r, w.rows);
     }
   });

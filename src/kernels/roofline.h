@@ -1,5 +1,6 @@
-// The machine's limits, measured: read bandwidth from memory and float32 FMA, AMX bf16 and VNNI int8 throughput, with a
-// given number of threads (the thread pool's). `r1 bench` divides its results by these.
+// The machine's limits, measured: read bandwidth from memory and float32 FMA, AMX bf16 and VNNI
+// int8 throughput, with a given number of threads (the thread pool's). `r1 bench` divides its
+// results by these.
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/error.h"
+#include "core/heap.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
 
@@ -88,6 +89,7 @@ static void per_head(
 }
 
 Model::Model(std::shared_ptr<const ModelWeights> w) : w_(std::move(w)) {
+  keep_freed_memory_for_reuse();
   attn_scale_ = static_cast<float>(attention_scale(w_->config));
 }
 

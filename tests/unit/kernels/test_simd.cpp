@@ -451,7 +451,8 @@ TEST(Int8Gemm, MatmulUsesItForManyTokens) {
     const int64_t rows = 70, cols = 512, n = 40;
     const Stored s = make(t, rows, cols, 11);
     const auto x = random_floats(static_cast<size_t>(n * cols), 12);
-    std::vector<float> exact(static_cast<size_t>(n * rows)), fast(exact.size()), fast1(exact.size());
+    std::vector<float> exact(static_cast<size_t>(n * rows)), fast(exact.size()),
+        fast1(exact.size());
     r1::int8::set_enabled(false);
     r1::ops::matmul(s.matrix(), x.data(), n, exact.data());
     r1::int8::set_enabled(true);
