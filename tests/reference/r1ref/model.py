@@ -183,6 +183,7 @@ class Model:
         self.trace = None  # set to a dict to record intermediate values
         self.forced_routing = None  # {layer prefix: experts [n, k]} overrides the selection
         self.min_routing_margin = np.inf  # smallest routing margin seen (see route())
+        self.token_margins = None  # per token of the last forward(): its smallest margin
 
     def _rec(self, key, value):
         if self.trace is not None:
@@ -258,6 +259,8 @@ class Model:
         forced = self.forced_routing.get(p) if self.forced_routing else None
         experts, weights, margin = route(logits, c, w.opt(p + "router_bias"), forced)
         self.min_routing_margin = min(self.min_routing_margin, float(margin.min()))
+        if self.token_margins is not None and self.token_margins.shape == margin.shape:
+            self.token_margins = np.minimum(self.token_margins, margin)
         self._rec(p + "moe_logits", logits)
         self._rec(p + "moe_experts", experts)
         self._rec(p + "moe_weights", weights)
@@ -293,6 +296,7 @@ class Model:
         if tokens.size == 0 or tokens.min() < 0 or tokens.max() >= c.vocab_size:
             raise ValueError(f"token ids must lie in [0, {c.vocab_size})")
         pos = np.arange(tokens.size)
+        self.token_margins = np.full(tokens.size, np.inf)
         h = W("embed")[tokens]
         for layer in range(c.n_layers):
             h = self.block(h, pos, f"L{layer}.", c.is_moe_layer(layer), form)
