@@ -49,8 +49,9 @@ namespace {
 // token (decode); larger ones decode a tile of rows to float32 and run a register-tiled GEMM.
 // With integer dot products the per-token path stays ahead of decoding to float32 up to
 // kInt8MaxTokens tokens (bench_kernels BM_Batch: Q8_0 16 tokens 367 vs 272 tokens/s, Q4_K 262
-// vs 162, on a 2-core Zen 5), i.e. for a server's whole continuous batch; AMX tiles take over
-// from kAmxMinTokens where the CPU has them.
+// vs 162, on a 2-core Zen 5) where the integer GEMM is unavailable (a type it lacks); AMX tiles
+// take over from kAmxMinTokens where the CPU has them, the integer GEMM where it does not (see
+// matmul).
 constexpr int64_t kGemmMinTokens = 8;
 constexpr int64_t kInt8MaxTokens = 32;
 constexpr int64_t kAmxMinTokens = 16;
@@ -134,8 +135,18 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   const bool int8_ok =
       int8::supported(w.dtype) && w.cols % (w.dtype == DType::Q8_0 ? 32 : 256) == 0;
   const bool tiles_possible = int8::enabled() && amx::available();
-  const int64_t per_token_max =
-      int8_ok ? (tiles_possible ? kAmxMinTokens - 1 : kInt8MaxTokens) : kGemmMinTokens - 1;
+  const bool gemm_int8 =
+      !tiles_possible && int8::gemm_supported(w.dtype) &&
+      w.cols % (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 ? 32 : 256) == 0;
+  // From this many tokens the integer GEMM (weights unpacked once per call, 16 tokens per
+  // vector) beats per-token integer dot products (bench_kernels BM_Batch, 2-core Zen 5: Q8_0
+  // 8 tokens 329 vs 273 tokens/s, 32 tokens 1132 vs 365; Q4_K 12 tokens 283 vs 252). K-quants
+  // cost more to unpack, so they cross later. This is what MoE prefill's experts see.
+  const int64_t kInt8GemmMinTokens = w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 ? 6 : 11;
+  const int64_t per_token_max = tiles_possible && int8_ok ? kAmxMinTokens - 1
+                                : gemm_int8               ? kInt8GemmMinTokens - 1
+                                : int8_ok                 ? kInt8MaxTokens
+                                                          : kGemmMinTokens - 1;
   if (n <= per_token_max) {
     const int64_t groups = (w.cols + 15) / 16;
     std::vector<float> gsum(static_cast<size_t>(n * groups));
@@ -160,10 +171,7 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   }
   // AMX (bf16) when the CPU has it and exact float math is not asked for.
   const bool tiles = n >= kAmxMinTokens && int8::enabled() && amx::available();
-  const bool gemm_int8 =
-      int8::gemm_supported(w.dtype) &&
-      w.cols % (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 ? 32 : 256) == 0;
-  if (!tiles && gemm_int8) return matmul_int8(w, x, n, y);
+  if (gemm_int8) return matmul_int8(w, x, n, y);
   thread_local amx::PackedActivations packed;
   if (tiles) amx::pack_activations(x, n, w.cols, packed);
   const amx::PackedActivations* px = tiles ? &packed : nullptr;  // (the caller's copy)
