@@ -336,43 +336,57 @@ void Gemm(const float* w, int64_t ldw, int64_t m, const float* x, int64_t ldx, i
   for (; r < m; ++r) GemmRows<1>(w + r * ldw, ldw, x, ldx, n, cols, y + r, ldy);
 }
 
+// z[g, :] += sum_s p[g, s] v[s, :] for GH heads g at once, s < B, over dv columns: each row of
+// v is loaded once for all GH heads (the block of v rows is larger than L1).
+template <int GH>
+HWY_INLINE void WeightedRowsHeads(const float* p, int64_t ldp, const float* v, int64_t ldv,
+                                  int64_t B, int64_t dv, float* z, int64_t ldz) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t j = 0;
+  for (; j + 2 * N <= dv; j += 2 * N) {
+    VF a[GH][2];
+    for (int h = 0; h < GH; ++h) {
+      a[h][0] = hn::LoadU(df, z + h * ldz + j);
+      a[h][1] = hn::LoadU(df, z + h * ldz + j + N);
+    }
+    for (int64_t s = 0; s < B; ++s) {
+      const VF v0 = hn::LoadU(df, v + s * ldv + j), v1 = hn::LoadU(df, v + s * ldv + j + N);
+      for (int h = 0; h < GH; ++h) {
+        const VF ps = hn::Set(df, p[h * ldp + s]);
+        a[h][0] = hn::MulAdd(ps, v0, a[h][0]);
+        a[h][1] = hn::MulAdd(ps, v1, a[h][1]);
+      }
+    }
+    for (int h = 0; h < GH; ++h) {
+      hn::StoreU(a[h][0], df, z + h * ldz + j);
+      hn::StoreU(a[h][1], df, z + h * ldz + j + N);
+    }
+  }
+  for (; j + N <= dv; j += N)
+    for (int h = 0; h < GH; ++h) {
+      VF a = hn::LoadU(df, z + h * ldz + j);
+      for (int64_t s = 0; s < B; ++s)
+        a = hn::MulAdd(hn::Set(df, p[h * ldp + s]), hn::LoadU(df, v + s * ldv + j), a);
+      hn::StoreU(a, df, z + h * ldz + j);
+    }
+  for (; j < dv; ++j)
+    for (int h = 0; h < GH; ++h) {
+      float a = z[h * ldz + j];
+      for (int64_t s = 0; s < B; ++s) a += p[h * ldp + s] * v[s * ldv + j];
+      z[h * ldz + j] = a;
+    }
+}
+
 // z[g, :] += sum_s p[g, s] v[s, :] for g < G, s < B, over dv columns.
 void WeightedRows(const float* p, int64_t ldp, int64_t G, const float* v, int64_t ldv, int64_t B,
                   int64_t dv, float* z, int64_t ldz) {
-  const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  for (int64_t g = 0; g < G; ++g) {
-    const float* pg = p + g * ldp;
-    float* zg = z + g * ldz;
-    int64_t j = 0;
-    for (; j + 4 * N <= dv; j += 4 * N) {
-      VF a0 = hn::LoadU(df, zg + j), a1 = hn::LoadU(df, zg + j + N);
-      VF a2 = hn::LoadU(df, zg + j + 2 * N), a3 = hn::LoadU(df, zg + j + 3 * N);
-      for (int64_t s = 0; s < B; ++s) {
-        const VF ps = hn::Set(df, pg[s]);
-        const float* vs = v + s * ldv + j;
-        a0 = hn::MulAdd(ps, hn::LoadU(df, vs), a0);
-        a1 = hn::MulAdd(ps, hn::LoadU(df, vs + N), a1);
-        a2 = hn::MulAdd(ps, hn::LoadU(df, vs + 2 * N), a2);
-        a3 = hn::MulAdd(ps, hn::LoadU(df, vs + 3 * N), a3);
-      }
-      hn::StoreU(a0, df, zg + j);
-      hn::StoreU(a1, df, zg + j + N);
-      hn::StoreU(a2, df, zg + j + 2 * N);
-      hn::StoreU(a3, df, zg + j + 3 * N);
-    }
-    for (; j + N <= dv; j += N) {
-      VF a = hn::LoadU(df, zg + j);
-      for (int64_t s = 0; s < B; ++s)
-        a = hn::MulAdd(hn::Set(df, pg[s]), hn::LoadU(df, v + s * ldv + j), a);
-      hn::StoreU(a, df, zg + j);
-    }
-    for (; j < dv; ++j) {
-      float a = zg[j];
-      for (int64_t s = 0; s < B; ++s) a += pg[s] * v[s * ldv + j];
-      zg[j] = a;
-    }
-  }
+  int64_t g = 0;
+  for (; g + 8 <= G; g += 8)
+    WeightedRowsHeads<8>(p + g * ldp, ldp, v, ldv, B, dv, z + g * ldz, ldz);
+  for (; g + 4 <= G; g += 4)
+    WeightedRowsHeads<4>(p + g * ldp, ldp, v, ldv, B, dv, z + g * ldz, ldz);
+  for (; g < G; ++g) WeightedRowsHeads<1>(p + g * ldp, ldp, v, ldv, B, dv, z + g * ldz, ldz);
 }
 
 float Dot(const float* a, const float* b, int64_t n) {

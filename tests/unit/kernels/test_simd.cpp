@@ -223,6 +223,29 @@ TEST_P(Simd, GemmDotAxpyOddSizes) {
   }
 }
 
+// Attention's weighted sums (heads in blocks of 8 and 4, then one by one; column tails).
+TEST_P(Simd, WeightedRowsEqualScalar) {
+  for (int64_t G : {1, 3, 4, 8, 13, 16})
+    for (int64_t B : {1, 5, 64})
+      for (int64_t dv : {1, 15, 16, 33, 64, 512}) {
+        const int64_t ldp = B + 2, ldv = dv + 1, ldz = dv + 3;
+        const auto p = random_floats(static_cast<size_t>(G * ldp), 5);
+        const auto v = random_floats(static_cast<size_t>(B * ldv), 6);
+        auto z = random_floats(static_cast<size_t>(G * ldz), 7);
+        auto want = z;
+        for (int64_t g = 0; g < G; ++g)
+          for (int64_t j = 0; j < dv; ++j) {
+            double a = want[g * ldz + j];
+            for (int64_t t = 0; t < B; ++t)
+              a += static_cast<double>(p[g * ldp + t]) * v[t * ldv + j];
+            want[g * ldz + j] = static_cast<float>(a);
+          }
+        r1::simd::weighted_rows(p.data(), ldp, G, v.data(), ldv, B, dv, z.data(), ldz);
+        for (size_t i = 0; i < z.size(); ++i)
+          ASSERT_NEAR(z[i], want[i], 1e-4) << G << " heads, " << B << " rows, dv " << dv;
+      }
+}
+
 std::string target_label(const testing::TestParamInfo<int64_t>& info) {
   std::string s = r1::simd::target_name_of(info.param);
   for (char& c : s)
