@@ -53,8 +53,35 @@ R1_VNNI inline void put16x2(int8_t* q, int32_t* corr, __m256i v) {
   corr[1] = -128 * static_cast<int32_t>(_mm256_extract_epi64(s, 2) + _mm256_extract_epi64(s, 3));
 }
 
+// -128 x the sums of 4 blocks of 32 codes, from their per-8-byte sums (sums8).
+R1_VNNI inline __m128i corr4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+  const __m256i t01 =
+      _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
+  const __m256i t23 =
+      _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
+  const __m256i u = _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
+                                     _mm256_permute2x128_si256(t01, t23, 0x31));
+  return _mm_mullo_epi32(_mm256_cvtepi64_epi32(u), _mm_set1_epi32(-128));
+}
+
 R1_VNNI void load_q8_0(const uint8_t* src, int64_t cols, int8_t* q, float* scale, int32_t* corr) {
-  for (int64_t b = 0; b < cols / 32; ++b, src += sizeof(quants::BlockQ8_0)) {
+  constexpr int64_t kB = sizeof(quants::BlockQ8_0);
+  int64_t b = 0;
+  for (; b + 4 <= cols / 32; b += 4, src += 4 * kB) {
+    __m256i v[4], s[4];
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * kB + 2));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * (b + i)), v[i]);
+      s[i] = sums8(v[i]);
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(corr + b), corr4(s[0], s[1], s[2], s[3]));
+    uint16_t h[4];
+    for (int i = 0; i < 4; ++i) std::memcpy(&h[i], src + i * kB, 2);
+    uint64_t packed;
+    std::memcpy(&packed, h, 8);
+    _mm_storeu_ps(scale + b, _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(packed))));
+  }
+  for (; b < cols / 32; ++b, src += kB) {
     scale[b] = half_at(src);
     put32(q + 32 * b, corr + b, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2)));
   }
