@@ -106,32 +106,12 @@ void gemm_rows(const Matrix& w, const float* x, int64_t n, const amx::PackedActi
       simd::gemm_f32(buf.data(), m, x, n, w.cols, y + r, w.rows);
   }
 }
-// Many tokens with integer codes: activations quantized once, then tiles of weight rows
-// (about 256 KiB of codes, L2) unpacked to int8 and multiplied on VNNI.
-void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
-  thread_local int8::GemmX gx;
-  int8::pack_gemm_x(x, n, w.cols, gx);
-  const int8::GemmX* px = &gx;  // (the caller's copy)
-  const int threads = ThreadPool::global().threads();
-  const int64_t tile = std::clamp<int64_t>((256 << 10) / w.cols / 4 * 4, 4, 128);
-  const int64_t grain = std::max(tile, balanced_grain(w.rows, threads, tile) / tile * tile);
-  ThreadPool::global().parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) {
-    thread_local int8::GemmW gw;
-    for (int64_t r = r0; r < r1; r += tile) {
-      const int64_t m = std::min(tile, r1 - r);
-      int8::load_gemm_rows(w.dtype, w.data + static_cast<uint64_t>(r) * w.row_bytes, w.row_bytes, m,
-                           w.cols, gw);
-      int8::gemm(gw, *px, y + r, w.rows);
-    }
-  });
-}
 }  // namespace
 
-void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
-  R1_CHECK(w.valid());
-  if (n <= 0) return;
-  ThreadPool& pool = ThreadPool::global();
-  const int threads = pool.threads();
+namespace {
+enum class Path { kPerTokenInt8, kPerTokenFloat, kGemmInt8, kGemmFloat };
+
+Path choose_path(const Matrix& w, int64_t n) {
   const bool int8_ok =
       int8::supported(w.dtype) && w.cols % (w.dtype == DType::Q8_0 ? 32 : 256) == 0;
   const bool tiles_possible = int8::enabled() && amx::available();
@@ -147,31 +127,100 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
                                 : gemm_int8               ? kInt8GemmMinTokens - 1
                                 : int8_ok                 ? kInt8MaxTokens
                                                           : kGemmMinTokens - 1;
-  if (n <= per_token_max) {
-    const int64_t groups = (w.cols + 15) / 16;
-    std::vector<float> gsum(static_cast<size_t>(n * groups));
-    for (int64_t t = 0; t < n; ++t)
-      simd::x_group_sums(x + t * w.cols, w.cols, gsum.data() + t * groups);
-    thread_local std::vector<int8::PackedX> packed;
-    const bool use_int8 = int8_ok;
-    if (use_int8) {
-      if (packed.size() < static_cast<size_t>(n)) packed.resize(static_cast<size_t>(n));
-      for (int64_t t = 0; t < n; ++t) int8::pack(w.dtype, x + t * w.cols, w.cols, packed[t]);
-    }
-    // (a plain pointer: inside the loop body `packed` would name the worker's own copy)
-    const int8::PackedX* xq = use_int8 ? packed.data() : nullptr;
-    // Chunks of a multiple of 4 rows; small products stay on one thread.
-    const int64_t work = w.rows * w.cols * n;
-    const int64_t grain =
-        work < (1 << 16) ? w.rows : (balanced_grain(w.rows, threads, 4) + 3) / 4 * 4;
-    pool.parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) {
-      matvec_rows(w, x, n, gsum.data(), groups, xq, y, r0, r1);
+  if (n <= per_token_max) return int8_ok ? Path::kPerTokenInt8 : Path::kPerTokenFloat;
+  return gemm_int8 ? Path::kGemmInt8 : Path::kGemmFloat;
+}
+
+// Rows [r0, r1) of the products stacked one above the other: fn(i, local r0, local r1) for each
+// product i the range covers.
+template <class Fn>
+void for_stacked_rows(const Matrix* const* w, int count, int64_t r0, int64_t r1, Fn fn) {
+  int64_t base = 0;
+  for (int i = 0; i < count && base < r1; base += w[i]->rows, ++i) {
+    const int64_t lo = std::max(r0, base), hi = std::min(r1, base + w[i]->rows);
+    if (lo < hi) fn(i, lo - base, hi - base);
+  }
+}
+
+// The per-token integer path over stacked products (x quantized once).
+void per_token_int8(const Matrix* const* w, float* const* y, int count, const float* x, int64_t n) {
+  const DType t = w[0]->dtype;
+  const int64_t cols = w[0]->cols;
+  thread_local std::vector<int8::PackedX> packed;
+  if (packed.size() < static_cast<size_t>(n)) packed.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) int8::pack(t, x + i * cols, cols, packed[i]);
+  const int8::PackedX* xq = packed.data();  // (a plain pointer: the caller's copy)
+  int64_t rows = 0;
+  for (int i = 0; i < count; ++i) rows += w[i]->rows;
+  ThreadPool& pool = ThreadPool::global();
+  // Chunks of a multiple of 4 rows; small products stay on one thread.
+  const int64_t grain =
+      rows * cols * n < (1 << 16) ? rows : (balanced_grain(rows, pool.threads(), 4) + 3) / 4 * 4;
+  pool.parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for_stacked_rows(w, count, r0, r1, [&](int i, int64_t a, int64_t b) {
+      matvec_rows(*w[i], x, n, nullptr, 0, xq, y[i], a, b);
     });
-    return;
+  });
+}
+
+// The integer GEMM over stacked products: activations quantized once, then tiles of weight
+// rows (about 256 KiB of codes, L2) unpacked to int8 and multiplied on VNNI.
+void gemm_int8(const Matrix* const* w, float* const* y, int count, const float* x, int64_t n) {
+  const int64_t cols = w[0]->cols;
+  thread_local int8::GemmX gx;
+  int8::pack_gemm_x(x, n, cols, gx);
+  const int8::GemmX* px = &gx;  // (the caller's copy)
+  int64_t rows = 0;
+  for (int i = 0; i < count; ++i) rows += w[i]->rows;
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t tile = std::clamp<int64_t>((256 << 10) / cols / 4 * 4, 4, 128);
+  const int64_t grain = std::max(tile, balanced_grain(rows, pool.threads(), tile) / tile * tile);
+  pool.parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    thread_local int8::GemmW gw;
+    for_stacked_rows(w, count, r0, r1, [&](int i, int64_t a, int64_t b) {
+      const Matrix& m = *w[i];
+      for (int64_t r = a; r < b; r += tile) {
+        const int64_t k = std::min(tile, b - r);
+        int8::load_gemm_rows(m.dtype, m.data + static_cast<uint64_t>(r) * m.row_bytes, m.row_bytes,
+                             k, cols, gw);
+        int8::gemm(gw, *px, y[i] + r, m.rows);
+      }
+    });
+  });
+}
+}  // namespace
+
+void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
+  R1_CHECK(w.valid());
+  if (n <= 0) return;
+  ThreadPool& pool = ThreadPool::global();
+  const int threads = pool.threads();
+  const Matrix* ws[1] = {&w};
+  float* ys[1] = {y};
+  switch (choose_path(w, n)) {
+    case Path::kPerTokenInt8:
+      return per_token_int8(ws, ys, 1, x, n);
+    case Path::kGemmInt8:
+      return gemm_int8(ws, ys, 1, x, n);
+    case Path::kPerTokenFloat: {
+      const int64_t groups = (w.cols + 15) / 16;
+      std::vector<float> gsum(static_cast<size_t>(n * groups));
+      for (int64_t t = 0; t < n; ++t)
+        simd::x_group_sums(x + t * w.cols, w.cols, gsum.data() + t * groups);
+      // Chunks of a multiple of 4 rows; small products stay on one thread.
+      const int64_t work = w.rows * w.cols * n;
+      const int64_t grain =
+          work < (1 << 16) ? w.rows : (balanced_grain(w.rows, threads, 4) + 3) / 4 * 4;
+      pool.parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) {
+        matvec_rows(w, x, n, gsum.data(), groups, nullptr, y, r0, r1);
+      });
+      return;
+    }
+    case Path::kGemmFloat:
+      break;
   }
   // AMX (bf16) when the CPU has it and exact float math is not asked for.
   const bool tiles = n >= kAmxMinTokens && int8::enabled() && amx::available();
-  if (gemm_int8) return matmul_int8(w, x, n, y);
   thread_local amx::PackedActivations packed;
   if (tiles) amx::pack_activations(x, n, w.cols, packed);
   const amx::PackedActivations* px = tiles ? &packed : nullptr;  // (the caller's copy)
@@ -181,6 +230,22 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   const int64_t grain = std::max(tile, balanced_grain(w.rows, threads, tile) / tile * tile);
   pool.parallel_for(w.rows, grain,
                     [&](int64_t r0, int64_t r1) { gemm_rows(w, x, n, px, y, r0, r1, tile); });
+}
+
+void matmul_many(const Matrix* const* w, float* const* y, int count, const float* x, int64_t n) {
+  if (n <= 0 || count <= 0) return;
+  bool same = true;
+  for (int i = 0; i < count; ++i) {
+    R1_CHECK(w[i]->valid());
+    same = same && w[i]->dtype == w[0]->dtype && w[i]->cols == w[0]->cols;
+  }
+  const Path path = choose_path(*w[0], n);
+  if (same && count > 1) {
+    for (int i = 1; i < count; ++i) same = same && choose_path(*w[i], n) == path;
+    if (same && path == Path::kPerTokenInt8) return per_token_int8(w, y, count, x, n);
+    if (same && path == Path::kGemmInt8) return gemm_int8(w, y, count, x, n);
+  }
+  for (int i = 0; i < count; ++i) matmul(*w[i], x, n, y[i]);
 }
 
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {

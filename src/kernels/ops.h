@@ -33,6 +33,11 @@ void load_row(const Matrix& w, int64_t r, float* out);
 // pairwise-safe ordering; work is split over the cores for large products.
 void matmul(const Matrix& w, const float* x, int64_t n, float* y);
 
+// Several products of the same input (q/k/v, gate/up): y_i = W_i · X for i < count. Where the
+// weights share a type and row length, the activations are quantized once and all rows run in
+// one parallel loop (one barrier instead of `count`); otherwise one matmul each.
+void matmul_many(const Matrix* const* w, float* const* y, int count, const float* x, int64_t n);
+
 // out = x / sqrt(mean(x²) + eps) ⊙ weight, for n vectors of size d.
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out);
 

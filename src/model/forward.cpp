@@ -96,8 +96,9 @@ Model::Model(std::shared_ptr<const ModelWeights> w) : w_(std::move(w)) {
 void Model::mlp(const MlpWeights& m, int64_t n, const float* h, float* out) const {
   const int64_t f = m.gate.rows;
   std::vector<float> gate(static_cast<size_t>(n * f)), up(gate.size());
-  matmul(m.gate, h, n, gate.data());  // [n, f]
-  matmul(m.up, h, n, up.data());      // [n, f]
+  const ops::Matrix* w[2] = {&m.gate, &m.up};
+  float* y[2] = {gate.data(), up.data()};  // [n, f] each
+  ops::matmul_many(w, y, 2, h, n);
   ops::silu_mul(gate.data(), up.data(), n * f, gate.data());
   matmul(m.down, gate.data(), n, out);  // [n, d]
 }
@@ -157,18 +158,21 @@ void Model::attention_mla(const MlaWeights& a, std::span<const Segment> segs, in
   const int64_t nf = rope / 2;
   // Queries: [n, H * qk], per head q_nope then q_pe.
   std::vector<float> q(static_cast<size_t>(n * H * qk));
+  // Compressed KV: [n, lora + rope] -> normalised latent c and the shared rope key k_pe.
+  std::vector<float> kv(static_cast<size_t>(n * (lora + rope)));
   if (a.q_a.valid()) {
     std::vector<float> qa(static_cast<size_t>(n * c.q_lora_rank));
-    matmul(a.q_a, h, n, qa.data());
+    const ops::Matrix* w[2] = {&a.q_a, &a.kv_a};
+    float* y[2] = {qa.data(), kv.data()};  // [n, q_lora], [n, lora + rope]
+    ops::matmul_many(w, y, 2, h, n);
     rms_norm(qa.data(), a.q_a_norm.data(), n, c.q_lora_rank, static_cast<float>(c.rms_norm_eps),
              qa.data());
     matmul(a.q_b, qa.data(), n, q.data());
   } else {
-    matmul(a.q, h, n, q.data());
+    const ops::Matrix* w[2] = {&a.q, &a.kv_a};
+    float* y[2] = {q.data(), kv.data()};
+    ops::matmul_many(w, y, 2, h, n);
   }
-  // Compressed KV: [n, lora + rope] -> normalised latent c and the shared rope key k_pe.
-  std::vector<float> kv(static_cast<size_t>(n * (lora + rope)));
-  matmul(a.kv_a, h, n, kv.data());
   for (const Segment& sg : segs) {
     LayerCache& cache = *sg.cache;
     const size_t old = cache.a.size() / static_cast<size_t>(lora);
@@ -239,9 +243,9 @@ void Model::attention_gqa(const GqaWeights& a, std::span<const Segment> segs, in
   const int64_t kvw = Hkv * hd;
   std::vector<float> q(static_cast<size_t>(n * H * hd)), k(static_cast<size_t>(n * kvw)),
       v(static_cast<size_t>(n * kvw));
-  matmul(a.q, h, n, q.data());
-  matmul(a.k, h, n, k.data());
-  matmul(a.v, h, n, v.data());
+  const ops::Matrix* w[3] = {&a.q, &a.k, &a.v};
+  float* y[3] = {q.data(), k.data(), v.data()};
+  ops::matmul_many(w, y, 3, h, n);
   const RowMap rows(segs, n);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = segs[rows.seg[t]].pos0 + rows.local[t];
