@@ -174,8 +174,7 @@ void pack_gemm_x(const float* x, int64_t n, int64_t cols, GemmX& out) {
 
 void load_gemm_rows_reference(DType t, const uint8_t* data, uint64_t row_bytes, int64_t rows,
                               int64_t cols, GemmW& out) {
-  R1_CHECK(gemm_type(t) && rows > 0 && cols > 0 &&
-           cols % (t == DType::Q8_0 || t == DType::Q4_0 ? 32 : 256) == 0);
+  R1_CHECK(gemm_type(t) && rows > 0 && cols > 0 && cols % dtype_traits(t).block_elems == 0);
   size_gemm_w(t, rows, cols, out);
   const int64_t nbw = cols / out.group;
   for (int64_t r = 0; r < rows; ++r) {
@@ -193,8 +192,7 @@ void load_gemm_rows_reference(DType t, const uint8_t* data, uint64_t row_bytes, 
 
 void load_gemm_rows(DType t, const uint8_t* data, uint64_t row_bytes, int64_t rows, int64_t cols,
                     GemmW& out) {
-  R1_CHECK(gemm_type(t) && rows > 0 && cols > 0 &&
-           cols % (t == DType::Q8_0 || t == DType::Q4_0 ? 32 : 256) == 0);
+  R1_CHECK(gemm_type(t) && rows > 0 && cols > 0 && cols % dtype_traits(t).block_elems == 0);
   if (cpu_has_vnni()) {
     size_gemm_w(t, rows, cols, out);
     if (load_gemm_rows_vnni(t, data, row_bytes, rows, cols, out)) return;

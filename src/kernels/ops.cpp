@@ -115,9 +115,8 @@ Path choose_path(const Matrix& w, int64_t n) {
   const bool int8_ok =
       int8::supported(w.dtype) && w.cols % (w.dtype == DType::Q8_0 ? 32 : 256) == 0;
   const bool tiles_possible = int8::enabled() && amx::available();
-  const bool gemm_int8 =
-      !tiles_possible && int8::gemm_supported(w.dtype) &&
-      w.cols % (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 ? 32 : 256) == 0;
+  const bool gemm_int8 = !tiles_possible && int8::gemm_supported(w.dtype) &&
+                         w.cols % dtype_traits(w.dtype).block_elems == 0;
   // From this many tokens the integer GEMM (weights unpacked once per call, 16 tokens per
   // vector) beats per-token integer dot products (bench_kernels BM_Batch, 2-core Zen 5: Q8_0
   // 8 tokens 329 vs 273 tokens/s, 32 tokens 1132 vs 365; Q4_K 12 tokens 283 vs 252). K-quants

@@ -1,6 +1,7 @@
 #include "model/cost.h"
 
 #include "core/dtype.h"
+#include "kernels/int8_gemm.h"
 
 namespace r1 {
 
@@ -28,10 +29,7 @@ TokenCost token_cost(const ModelSource& src) {
     cost.weight_bytes += static_cast<uint64_t>(bytes);
     if (t.is_matrix()) {
       active += params;
-      const DType d = st->dtype;
-      if (d == DType::Q8_0 || d == DType::Q4_0 || d == DType::Q4_K || d == DType::Q5_K ||
-          d == DType::Q6_K)
-        cost.integer_matmul_flops += 2.0 * params;
+      if (int8::gemm_type(st->dtype)) cost.integer_matmul_flops += 2.0 * params;
     }
   }
   cost.matmul_flops = 2.0 * active;

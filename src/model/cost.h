@@ -13,7 +13,7 @@ struct TokenCost {
   uint64_t weight_bytes = 0;         // weights read per decoded token, in their stored types
   uint64_t cache_bytes_per_ctx = 0;  // KV cache bytes read per token of context
   double matmul_flops = 0;           // 2 x active parameters
-  double integer_matmul_flops = 0;   // the part in block-quantized integer codes (Q8_0, Q4_K...)
+  double integer_matmul_flops = 0;   // the part in the integer GEMM's types (int8::gemm_type)
   double attn_flops_per_ctx = 0;     // attention FLOPs per token of context
   // Bytes read for a token decoded after `depth` tokens of context.
   double decode_bytes(int64_t depth) const {
