@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "core/check.h"
@@ -40,7 +41,13 @@ int open_regular(const std::string& path, uint64_t& size) {
 std::atomic<Residency> g_residency{Residency::kMapped};
 
 constexpr uint64_t kHugePage = 2ull << 20;
-constexpr uint64_t kHugeMinBytes = 64ull << 20;  // smaller files gain nothing worth the copy
+// Smaller files gain nothing worth the copy. (Small models are copied too: a private copy lets
+// the loader store weights in the layout decode reads fastest, see rewrite_once.)
+constexpr uint64_t kHugeMinBytes = 1ull << 20;
+
+// The live private copies, for rewrite_once.
+std::mutex g_copies_mutex;
+std::vector<MappedFile*> g_copies;
 
 // MemAvailable from /proc/meminfo, in bytes (0 when unknown).
 uint64_t memory_available() {
@@ -111,6 +118,8 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     if (void* p = copy_to_huge_pages(fd, f->size_, region)) {
       f->data_ = static_cast<const uint8_t*>(p);
       f->region_bytes_ = region;
+      std::lock_guard<std::mutex> lock(g_copies_mutex);
+      g_copies.push_back(f.get());
     }
   }
   if (f->size_ > 0 && f->data_ == nullptr) {
@@ -195,7 +204,31 @@ std::shared_ptr<MappedFile> MappedFile::from_bytes(std::string name, std::vector
   return f;
 }
 
+MappedFile::Rewrite MappedFile::rewrite_once(const uint8_t* p, uint64_t n,
+                                             const std::function<void(uint8_t*)>& fn) {
+  std::lock_guard<std::mutex> lock(g_copies_mutex);
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  for (MappedFile* f : g_copies) {
+    const auto base = reinterpret_cast<uintptr_t>(f->data_);
+    if (at < base || at - base > f->size_ || n > f->size_ - (at - base)) continue;
+    if (f->rewritten_.count(p) != 0) return Rewrite::kDoneBefore;
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = at / page * page, hi = (at + n + page - 1) / page * page;
+    void* pages = reinterpret_cast<void*>(lo);
+    R1_CHECK(mprotect(pages, hi - lo, PROT_READ | PROT_WRITE) == 0);
+    fn(const_cast<uint8_t*>(p));
+    R1_CHECK(mprotect(pages, hi - lo, PROT_READ) == 0);
+    f->rewritten_.insert(p);
+    return Rewrite::kRewritten;
+  }
+  return Rewrite::kNotPrivate;
+}
+
 MappedFile::~MappedFile() {
+  if (region_bytes_ > 0) {
+    std::lock_guard<std::mutex> lock(g_copies_mutex);
+    g_copies.erase(std::remove(g_copies.begin(), g_copies.end(), this), g_copies.end());
+  }
   if (fd_ >= 0) ::close(fd_);
   if (data_ != nullptr && owned_.empty())
     munmap(const_cast<uint8_t*>(data_), region_bytes_ > 0 ? region_bytes_ : mapped_bytes_);

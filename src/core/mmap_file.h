@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,15 +49,25 @@ class MappedFile {
   // naming the path for a range past the end or a failed read.
   void read(uint64_t offset, void* dst, uint64_t n) const;
 
+  // Rewrites bytes [p, p + n) of a live private copy (on_huge_pages) in place, once: calls
+  // fn(writable p) with the pages briefly writable, and records p so that later calls for the
+  // same bytes (a second model bound from the same file) know it was done. Loaders use it for
+  // faster layouts of the same size. Bytes of a shared mapping (or not of any MappedFile) are
+  // left alone: the file on disk is never written.
+  enum class Rewrite { kRewritten, kDoneBefore, kNotPrivate };
+  static Rewrite rewrite_once(const uint8_t* p, uint64_t n,
+                              const std::function<void(uint8_t*)>& fn);
+
  private:
   MappedFile() = default;
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
-  uint64_t mapped_bytes_ = 0;   // bytes readable at data()
-  uint64_t region_bytes_ = 0;   // the anonymous copy's length (kHugePages), else 0
-  int fd_ = -1;                 // open_unmapped: the file, read with pread
-  std::vector<uint8_t> owned_;  // backing store of from_bytes images
+  uint64_t mapped_bytes_ = 0;           // bytes readable at data()
+  uint64_t region_bytes_ = 0;           // the anonymous copy's length (kHugePages), else 0
+  int fd_ = -1;                         // open_unmapped: the file, read with pread
+  std::vector<uint8_t> owned_;          // backing store of from_bytes images
+  std::set<const uint8_t*> rewritten_;  // starts of the ranges rewrite_once rewrote
 };
 
 }  // namespace r1

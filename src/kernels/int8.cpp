@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/check.h"
 #include "core/half.h"
+#include "kernels/interleave.h"
 #include "kernels/quants.h"
 
 namespace r1::int8 {
@@ -19,6 +21,7 @@ void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
                         float* out);
 void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out);
+void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out);
 
 namespace {
 // R1_EXACT=1 in the environment keeps float32 activations everywhere (reference comparisons).
@@ -213,6 +216,21 @@ void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
   if (t == DType::Q6_K && cpu_has_vnni()) return dot_rows_q6_k_vnni(rows, n_rows, x, cols, out);
   if (t == DType::Q8_0 && cpu_has_vnni()) return dot_rows_q8_0_vnni(rows, n_rows, x, cols, out);
   dot_rows_reference(t, rows, n_rows, x, cols, out);
+}
+
+void dot_q8_0x4(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  R1_CHECK(x.type == DType::Q8_0 && cols % 64 == 0);
+  if (cpu_has_vnni()) return dot_q8_0x4_vnni(group, x, cols, out);
+  dot_q8_0x4_reference(group, x, cols, out);
+}
+
+void dot_q8_0x4_reference(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  const uint64_t rb = static_cast<uint64_t>(cols / 32) * sizeof(quants::BlockQ8_0);
+  std::vector<uint8_t> plain(4 * rb);
+  interleave::unpack_rows(group, 4, cols, plain.data());
+  const uint8_t* rows[4] = {plain.data(), plain.data() + rb, plain.data() + 2 * rb,
+                            plain.data() + 3 * rb};
+  dot_rows_reference(DType::Q8_0, rows, 4, x, cols, out);
 }
 
 }  // namespace r1::int8

@@ -1,5 +1,6 @@
 // AVX-512 VNNI kernels of int8.h. Compiled with target attributes and called only after the CPU
 // was checked (int8::cpu_has_vnni), so the rest of the program runs on any x86-64.
+#include <algorithm>
 #include <cstring>
 
 #include "core/half.h"
@@ -234,7 +235,49 @@ R1_VNNI void q8_0_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
   }
 }
 
+// Q8_0 rows interleaved by four (interleave.h): one stream, read in order. The same arithmetic,
+// in the same order, as q8_0_rows<4> over the plain rows, so the results are equal bit for bit.
+R1_VNNI void q8_0x4_group(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  constexpr int64_t kAhead = 4096;  // bytes: the stream is linear, so a short distance suffices
+  const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512i pair_lanes[8];  // lanes 0-7: block 2k's scale, 8-15: block 2k+1's
+  for (int k = 0; k < 8; ++k) pair_lanes[k] = _mm512_add_epi32(pick, _mm512_set1_epi32(2 * k));
+  __m512 acc[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_ps();
+  const int64_t nb = cols / 32;
+  const uint8_t* p = group;
+  for (int64_t b = 0; b < nb; b += 16) {
+    const int64_t m = std::min<int64_t>(16, nb - b);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << m) - 1);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 64), _MM_HINT_T0);
+    const __m512 dx = _mm512_maskz_loadu_ps(lanes, x.d.data() + b);
+    __m512 sc[4];
+    for (int r = 0; r < 4; ++r)
+      sc[r] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, p + 2 * m * r)), dx);
+    const uint8_t* codes = p + 8 * m;
+    for (int64_t k = 0; k < m / 2; ++k, codes += 256) {
+      const int64_t bb = b + 2 * k;
+      const __m512i xv = _mm512_loadu_si512(x.q.data() + bb * 32);
+      const __mmask64 neg = x.sign[bb / 2];
+      for (int r = 0; r < 4; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(codes + kAhead + 64 * r), _MM_HINT_T0);
+        const __m512i w = _mm512_loadu_si512(codes + 64 * r);
+        const __m512i ws = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), w);
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, ws));
+        acc[r] = _mm512_fmadd_ps(dot, _mm512_permutexvar_ps(pair_lanes[k], sc[r]), acc[r]);
+      }
+    }
+    p = codes;
+  }
+  for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
 }  // namespace
+
+void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  q8_0x4_group(group, x, cols, out);
+}
 
 void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {
@@ -278,6 +321,9 @@ void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
   }
 }
 #else
+void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  dot_q8_0x4_reference(group, x, cols, out);
+}
 void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {
   dot_rows_reference(DType::Q4_K, rows, n_rows, x, cols, out);

@@ -9,6 +9,7 @@
 #include "kernels/amx.h"
 #include "kernels/int8.h"
 #include "kernels/int8_gemm.h"
+#include "kernels/interleave.h"
 #include "kernels/quants.h"
 #include "kernels/simd.h"
 
@@ -16,6 +17,8 @@ namespace r1::ops {
 
 Matrix Matrix::row_range(int64_t r0, int64_t n) const {
   R1_CHECK(r0 >= 0 && n >= 0 && r0 + n <= rows);
+  R1_CHECK(layout == RowLayout::kPlain ||
+           (r0 % interleave::kRows == 0 && n % interleave::kRows == 0));
   Matrix m = *this;
   m.data = data + static_cast<uint64_t>(r0) * row_bytes;
   m.rows = n;
@@ -23,9 +26,42 @@ Matrix Matrix::row_range(int64_t r0, int64_t n) const {
   return m;
 }
 
+bool gains_from_interleaving(const Matrix& w) {
+  return interleave::fits(w.dtype, w.rows, w.cols) && w.layout == RowLayout::kPlain &&
+         int8::cpu_has_vnni();
+}
+
+void interleave_rows(Matrix& w, uint8_t* writable) {
+  R1_CHECK(w.layout == RowLayout::kPlain && interleave::fits(w.dtype, w.rows, w.cols));
+  R1_CHECK(writable == w.data);
+  interleave::pack_in_place(writable, w.rows, w.cols);
+  w.layout = RowLayout::kInterleaved4;
+}
+
+namespace {
+// Rows [r, r + n) of w in the plain layout: w's own bytes, or (interleaved; r and n multiples of
+// 4) a copy in this thread's buffer, valid until the next call on this thread.
+const uint8_t* plain_rows(const Matrix& w, int64_t r, int64_t n) {
+  const uint8_t* at = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+  if (w.layout == RowLayout::kPlain) return at;
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(static_cast<size_t>(n) * w.row_bytes);
+  interleave::unpack_rows(at, n, w.cols, buf.data());
+  return buf.data();
+}
+}  // namespace
+
 void load_row(const Matrix& w, int64_t r, float* out) {
   R1_CHECK(r >= 0 && r < w.rows);
   const uint8_t* src = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+  if (w.layout == RowLayout::kInterleaved4) {
+    thread_local std::vector<uint8_t> row;
+    row.resize(w.row_bytes);
+    const int64_t g = r / interleave::kRows;
+    interleave::unpack_row(w.data + static_cast<uint64_t>(g * interleave::kRows) * w.row_bytes,
+                           static_cast<int>(r % interleave::kRows), w.cols, row.data());
+    src = row.data();
+  }
   if (simd::dequant_row(w.dtype, src, w.cols, out)) return;
   if (w.dtype == DType::F8_E4M3) {
     R1_CHECK(w.fp8_scales != nullptr);
@@ -75,11 +111,22 @@ void matvec_rows(const Matrix& w, const float* x, int64_t n, const float* gsum, 
     }
     return;
   }
+  const bool interleaved = w.layout == RowLayout::kInterleaved4;
+  R1_CHECK(!interleaved || (r0 % 4 == 0 && r1 % 4 == 0));
   for (int64_t r = r0; r < r1; r += 4) {
     const int nr = static_cast<int>(std::min<int64_t>(4, r1 - r));
-    const uint8_t* rows[4];
-    for (int i = 0; i < nr; ++i) rows[i] = w.data + static_cast<uint64_t>(r + i) * w.row_bytes;
     float out[4];
+    if (interleaved && packed != nullptr) {
+      const uint8_t* group = w.data + static_cast<uint64_t>(r) * w.row_bytes;
+      for (int64_t t = 0; t < n; ++t) {
+        int8::dot_q8_0x4(group, packed[t], w.cols, out);
+        for (int i = 0; i < 4; ++i) y[t * w.rows + r + i] = out[i];
+      }
+      continue;
+    }
+    const uint8_t* first = plain_rows(w, r, nr);
+    const uint8_t* rows[4];
+    for (int i = 0; i < nr; ++i) rows[i] = first + static_cast<uint64_t>(i) * w.row_bytes;
     for (int64_t t = 0; t < n; ++t) {
       if (packed != nullptr) {
         int8::dot_rows(w.dtype, rows, nr, packed[t], w.cols, out);
@@ -180,8 +227,7 @@ void gemm_int8(const Matrix* const* w, float* const* y, int count, const float* 
       const Matrix& m = *w[i];
       for (int64_t r = a; r < b; r += tile) {
         const int64_t k = std::min(tile, b - r);
-        int8::load_gemm_rows(m.dtype, m.data + static_cast<uint64_t>(r) * m.row_bytes, m.row_bytes,
-                             k, cols, gw);
+        int8::load_gemm_rows(m.dtype, plain_rows(m, r, k), m.row_bytes, k, cols, gw);
         int8::gemm(gw, *px, y[i] + r, m.rows);
       }
     });

@@ -11,8 +11,12 @@ namespace r1::ops {
 // A row-major [rows, cols] weight matrix in its stored type (zero-copy view). FP8 weights carry
 // their 128x128 block scales (row-major [ceil(rows/128), ceil(cols/128)] floats); `scale_row0`
 // is the row of the full tensor this view starts at, so views of row ranges keep their scales.
+// How rows are stored: as in the file, or Q8_0 rows interleaved by four (kernels/interleave.h).
+enum class RowLayout : uint8_t { kPlain, kInterleaved4 };
+
 struct Matrix {
   DType dtype = DType::F32;
+  RowLayout layout = RowLayout::kPlain;
   const uint8_t* data = nullptr;
   int64_t rows = 0, cols = 0;
   uint64_t row_bytes = 0;
@@ -24,6 +28,13 @@ struct Matrix {
   Matrix row_range(int64_t r0, int64_t n) const;
   bool valid() const { return data != nullptr && rows > 0 && cols > 0; }
 };
+
+// Whether decode reads w faster interleaved by four (a Q8_0 matrix that fits the layout, on a
+// CPU with the integer kernel for it).
+bool gains_from_interleaving(const Matrix& w);
+// Rewrites w's bytes (writable: w.data's memory) in place interleaved by four; requires
+// interleave::fits. Results of every product stay equal bit for bit.
+void interleave_rows(Matrix& w, uint8_t* writable);
 
 // Dequantizes row r of W into out[0..cols).
 void load_row(const Matrix& w, int64_t r, float* out);

@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "core/error.h"
 #include "core/half.h"
+#include "core/mmap_file.h"
 #include "kernels/quants.h"
 
 namespace r1 {
@@ -43,6 +44,7 @@ class Binder {
       m.scale_cols = quants::fp8_scale_blocks(m.cols);
       m.fp8_scales = scales_f32(*t.scale);
     }
+    if (ops::gains_from_interleaving(m)) interleave(m);
     return m;
   }
   Matrix matrix(const std::string& gguf_name) { return matrix(need(gguf_name)); }
@@ -81,6 +83,22 @@ class Binder {
   }
 
  private:
+  // Q8_0 weights in a private copy of the file are stored interleaved by four, the layout decode
+  // streams fastest (kernels/interleave.h); a mapped file keeps the file's layout.
+  static void interleave(Matrix& m) {
+    const uint64_t bytes = static_cast<uint64_t>(m.rows) * m.row_bytes;
+    switch (
+        MappedFile::rewrite_once(m.data, bytes, [&](uint8_t* p) { ops::interleave_rows(m, p); })) {
+      case MappedFile::Rewrite::kRewritten:
+        break;
+      case MappedFile::Rewrite::kDoneBefore:  // bound before (the tied output, a second model)
+        m.layout = ops::RowLayout::kInterleaved4;
+        break;
+      case MappedFile::Rewrite::kNotPrivate:
+        break;
+    }
+  }
+
   const float* scales_f32(const SourceTensor& s) {
     if (s.dtype == DType::F32) return reinterpret_cast<const float*>(s.data);
     uint64_t n = 1;

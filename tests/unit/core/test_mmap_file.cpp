@@ -53,5 +53,43 @@ TEST(MappedFile, HugePageCopyHoldsTheFilesBytes) {
   EXPECT_FALSE(MappedFile::open(small)->on_huge_pages());
 }
 
+// A private copy may be rewritten in place once per range (the loader's decode layouts); a
+// shared mapping and memory of no file are left alone, and the file itself never changes.
+TEST(MappedFile, RewriteOnceChangesOnlyAPrivateCopyAndOnlyOnce) {
+  ResidencyGuard guard;
+  test::TempDir dir;
+  const std::string path = dir.file("r.bin");
+  std::vector<uint8_t> bytes(3u << 20, 7);
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+  const auto bump = [](uint8_t* p) {
+    for (int i = 0; i < 100; ++i) p[i] = static_cast<uint8_t>(p[i] + 1);
+  };
+  using R = MappedFile::Rewrite;
+  MappedFile::set_default_residency(Residency::kMapped);
+  const auto mapped = MappedFile::open(path);
+  EXPECT_EQ(MappedFile::rewrite_once(mapped->data() + 10, 100, bump), R::kNotPrivate);
+  EXPECT_EQ(mapped->data()[10], 7);
+  EXPECT_EQ(MappedFile::rewrite_once(bytes.data(), 100, bump), R::kNotPrivate);
+  EXPECT_EQ(bytes[0], 7);
+
+  MappedFile::set_default_residency(Residency::kHugePages);
+  const auto copy = MappedFile::open(path);
+  if (!copy->on_huge_pages()) GTEST_SKIP() << "not enough memory available for the copy";
+  const uint8_t* at = copy->data() + (2u << 20) - 50;  // across a page boundary
+  EXPECT_EQ(MappedFile::rewrite_once(at, 100, bump), R::kRewritten);
+  EXPECT_EQ(at[0], 8);
+  EXPECT_EQ(at[99], 8);
+  EXPECT_EQ(at[100], 7);
+  EXPECT_EQ(MappedFile::rewrite_once(at, 100, bump), R::kDoneBefore);
+  EXPECT_EQ(at[0], 8);
+  // A range past the end of the copy is not its own.
+  EXPECT_EQ(MappedFile::rewrite_once(copy->data() + bytes.size() - 10, 100, bump), R::kNotPrivate);
+  // The file and its other mappings are unchanged.
+  EXPECT_EQ(mapped->data()[(2u << 20) - 50], 7);
+  EXPECT_EQ(MappedFile::open(path)->data()[(2u << 20) - 50], 7);
+}
+
 }  // namespace
 }  // namespace r1
