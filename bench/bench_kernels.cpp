@@ -56,6 +56,32 @@ void BM_Matvec(benchmark::State& st, DType t) {
                        static_cast<int64_t>(w.bytes.size()));
 }
 
+// Q8_0 interleaved by four (what the model loads), args: threads, cols, matrix rows. Many
+// matrices of `rows` rows (1408 x 2048: one V2-Lite expert) are taken in turn, as decode does.
+void BM_MatvecInterleaved(benchmark::State& st) {
+  r1::ThreadPool::set_threads(static_cast<int>(st.range(0)));
+  const int64_t cols = st.range(1), rows = st.range(2);
+  const uint64_t rb = *r1::dtype_row_bytes(DType::Q8_0, static_cast<uint64_t>(cols));
+  const int64_t total = (1ll << 30) / static_cast<int64_t>(rb) / rows * rows;
+  Weights w = make(DType::Q8_0, total, cols);
+  r1::ops::interleave_rows(w.m, w.bytes.data());
+  std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
+  for (auto _ : st) {
+    for (int64_t r = 0; r < total; r += rows) {
+      r1::ops::matmul(w.m.row_range(r, rows), x.data(), 1, y.data());
+      benchmark::DoNotOptimize(y.data());
+    }
+  }
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations()) *
+                       static_cast<int64_t>(w.bytes.size()));
+}
+BENCHMARK(BM_MatvecInterleaved)
+    ->Args({2, 2048, 65536})
+    ->Args({2, 2048, 1408})
+    ->Args({2, 1408, 2048})
+    ->Args({1, 2048, 1408})
+    ->UseRealTime();
+
 // The same from a 2 MiB matrix that stays in cache: the kernel's compute rate.
 void BM_MatvecCached(benchmark::State& st, DType t) {
   r1::ThreadPool::set_threads(static_cast<int>(st.range(0)));

@@ -18,7 +18,7 @@
 
 namespace r1::interleave {
 
-constexpr int64_t kRows = 4;         // rows per group
+constexpr int64_t kRows = 4;          // rows per group
 constexpr int64_t kChunkBlocks = 16;  // Q8_0 blocks per chunk
 
 // Whether a [rows, cols] matrix of type t can take the layout.

@@ -188,23 +188,36 @@ void for_stacked_rows(const Matrix* const* w, int count, int64_t r0, int64_t r1,
   }
 }
 
-// The per-token integer path over stacked products (x quantized once).
-void per_token_int8(const Matrix* const* w, float* const* y, int count, const float* x, int64_t n) {
-  const DType t = w[0]->dtype;
-  const int64_t cols = w[0]->cols;
+// The per-token integer path over stacked products, each with its own input x[i] ([n, cols_i]);
+// an input shared by products of one type and row length is quantized once.
+void per_token_int8(const Matrix* const* w, float* const* y, int count, const float* const* x,
+                    int64_t n) {
   thread_local std::vector<int8::PackedX> packed;
-  if (packed.size() < static_cast<size_t>(n)) packed.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) int8::pack(t, x + i * cols, cols, packed[i]);
-  const int8::PackedX* xq = packed.data();  // (a plain pointer: the caller's copy)
-  int64_t rows = 0;
-  for (int i = 0; i < count; ++i) rows += w[i]->rows;
+  thread_local std::vector<int64_t> first;  // per product: its input's first packed token
+  first.assign(static_cast<size_t>(count), -1);
+  int64_t used = 0, rows = 0, work = 0;
+  for (int i = 0; i < count; ++i) {
+    const Matrix& m = *w[i];
+    rows += m.rows;
+    work += m.rows * m.cols * n;
+    for (int j = 0; j < i && first[i] < 0; ++j)
+      if (x[j] == x[i] && w[j]->dtype == m.dtype && w[j]->cols == m.cols) first[i] = first[j];
+    if (first[i] >= 0) continue;
+    first[i] = used;
+    used += n;
+    if (packed.size() < static_cast<size_t>(used)) packed.resize(static_cast<size_t>(used));
+    for (int64_t k = 0; k < n; ++k)
+      int8::pack(m.dtype, x[i] + k * m.cols, m.cols, packed[first[i] + k]);
+  }
+  const int8::PackedX* xq = packed.data();  // (plain pointers: the caller's copies)
+  const int64_t* at = first.data();
   ThreadPool& pool = ThreadPool::global();
   // Chunks of a multiple of 4 rows; small products stay on one thread.
   const int64_t grain =
-      rows * cols * n < (1 << 16) ? rows : (balanced_grain(rows, pool.threads(), 4) + 3) / 4 * 4;
+      work < (1 << 16) ? rows : (balanced_grain(rows, pool.threads(), 4) + 3) / 4 * 4;
   pool.parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     for_stacked_rows(w, count, r0, r1, [&](int i, int64_t a, int64_t b) {
-      matvec_rows(*w[i], x, n, nullptr, 0, xq, y[i], a, b);
+      matvec_rows(*w[i], x[i], n, nullptr, 0, xq + at[i], y[i], a, b);
     });
   });
 }
@@ -244,7 +257,7 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   float* ys[1] = {y};
   switch (choose_path(w, n)) {
     case Path::kPerTokenInt8:
-      return per_token_int8(ws, ys, 1, x, n);
+      return per_token_int8(ws, ys, 1, &x, n);
     case Path::kGemmInt8:
       return gemm_int8(ws, ys, 1, x, n);
     case Path::kPerTokenFloat: {
@@ -287,10 +300,25 @@ void matmul_many(const Matrix* const* w, float* const* y, int count, const float
   const Path path = choose_path(*w[0], n);
   if (same && count > 1) {
     for (int i = 1; i < count; ++i) same = same && choose_path(*w[i], n) == path;
-    if (same && path == Path::kPerTokenInt8) return per_token_int8(w, y, count, x, n);
+    if (same && path == Path::kPerTokenInt8) {
+      const std::vector<const float*> xs(static_cast<size_t>(count), x);
+      return per_token_int8(w, y, count, xs.data(), n);
+    }
     if (same && path == Path::kGemmInt8) return gemm_int8(w, y, count, x, n);
   }
   for (int i = 0; i < count; ++i) matmul(*w[i], x, n, y[i]);
+}
+
+void matmul_each(const Matrix* const* w, const float* const* x, float* const* y, int count,
+                 int64_t n) {
+  if (n <= 0 || count <= 0) return;
+  bool integer = true;
+  for (int i = 0; i < count; ++i) {
+    R1_CHECK(w[i]->valid());
+    integer = integer && choose_path(*w[i], n) == Path::kPerTokenInt8;
+  }
+  if (integer) return per_token_int8(w, y, count, x, n);
+  for (int i = 0; i < count; ++i) matmul(*w[i], x[i], n, y[i]);
 }
 
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {

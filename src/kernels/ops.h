@@ -49,6 +49,12 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y);
 // one parallel loop (one barrier instead of `count`); otherwise one matmul each.
 void matmul_many(const Matrix* const* w, float* const* y, int count, const float* x, int64_t n);
 
+// Products with inputs of their own: y_i = W_i · X_i ([n, cols_i] each) for i < count. For few
+// tokens on the integer kernels (decode: the chosen experts' down projections) they run in one
+// parallel loop; otherwise one matmul each. Every result equals its own matmul bit for bit.
+void matmul_each(const Matrix* const* w, const float* const* x, float* const* y, int count,
+                 int64_t n);
+
 // out = x / sqrt(mean(x²) + eps) ⊙ weight, for n vectors of size d.
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out);
 

@@ -103,18 +103,60 @@ void Model::mlp(const MlpWeights& m, int64_t n, const float* h, float* out) cons
   matmul(m.down, gate.data(), n, out);  // [n, d]
 }
 
+// One token through the shared expert and its chosen experts, in two parallel loops: all gate
+// and up products share the input, and the down products take each expert's own activation.
+// The same arithmetic, summed in the same order, as the general path of moe().
+void Model::moe_one_token(const MoeWeights& m, const Routing& r, const float* h, float* out) const {
+  const int64_t d = config().hidden_size;
+  // The shared expert first (assigned, not added), then the chosen ones by expert index.
+  std::vector<std::pair<int32_t, float>> chosen;
+  for (size_t i = 0; i < r.experts.size(); ++i) chosen.push_back({r.experts[i], r.weights[i]});
+  std::sort(chosen.begin(), chosen.end());
+  std::vector<const MlpWeights*> mlps;
+  if (m.shared.valid()) mlps.push_back(&m.shared);
+  for (const auto& [e, weight] : chosen) mlps.push_back(&m.experts[e]);
+  const size_t k = mlps.size();
+  std::vector<std::vector<float>> gate(k), up(k), down(k);
+  std::vector<const ops::Matrix*> gu, dw;
+  std::vector<float*> gu_out, dw_out;
+  std::vector<const float*> dw_in;
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t f = mlps[i]->gate.rows;
+    gate[i].resize(static_cast<size_t>(f));
+    up[i].resize(static_cast<size_t>(f));
+    down[i].resize(static_cast<size_t>(d));
+    gu.insert(gu.end(), {&mlps[i]->gate, &mlps[i]->up});
+    gu_out.insert(gu_out.end(), {gate[i].data(), up[i].data()});
+    dw.push_back(&mlps[i]->down);
+    dw_in.push_back(gate[i].data());
+    dw_out.push_back(down[i].data());
+  }
+  ops::matmul_many(gu.data(), gu_out.data(), static_cast<int>(gu.size()), h, 1);  // [f_i] each
+  for (size_t i = 0; i < k; ++i)
+    ops::silu_mul(gate[i].data(), up[i].data(), static_cast<int64_t>(gate[i].size()),
+                  gate[i].data());
+  ops::matmul_each(dw.data(), dw_in.data(), dw_out.data(), static_cast<int>(k), 1);  // [d] each
+  size_t i = 0;
+  if (m.shared.valid())
+    std::copy_n(down[i++].data(), d, out);
+  else
+    std::fill(out, out + d, 0.0f);
+  for (const auto& [e, weight] : chosen) ops::axpy(weight, down[i++].data(), out, d);
+}
+
 void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out) const {
   const ModelConfig& c = config();
   const int64_t d = c.hidden_size, E = c.n_routed_experts;
   std::vector<float> logits(static_cast<size_t>(n * E));
   matmul(m.router, h, n, logits.data());  // [n, E]
+  const float* bias = m.correction_bias.empty() ? nullptr : m.correction_bias.data();
+  if (n == 1) return moe_one_token(m, route(c, logits.data(), bias), h, out);
   if (m.shared.valid())
     mlp(m.shared, n, h, out);
   else
     std::fill(out, out + n * d, 0.0f);
   // Route every token, then run each chosen expert once over all the tokens routed to it (one
   // matrix product per expert: decode reads only the k chosen experts; prefill groups tokens).
-  const float* bias = m.correction_bias.empty() ? nullptr : m.correction_bias.data();
   std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(E));
   for (int64_t t = 0; t < n; ++t) {
     const Routing r = route(c, logits.data() + t * E, bias);

@@ -51,6 +51,13 @@ struct Segment {
   int64_t pos0 = 0, n = 0, offset = 0;
 };
 
+// The experts chosen for one token and their weights (exposed for tests).
+struct Routing {
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+};
+Routing route(const ModelConfig& c, const float* router_logits, const float* correction_bias);
+
 class Model {
  public:
   explicit Model(std::shared_ptr<const ModelWeights> w);
@@ -93,16 +100,10 @@ class Model {
   void check_finite(const float* logits, int64_t count, int64_t pos0) const;
   void mlp(const MlpWeights& m, int64_t n, const float* h, float* out) const;
   void moe(const MoeWeights& m, int64_t n, const float* h, float* out) const;
+  void moe_one_token(const MoeWeights& m, const Routing& r, const float* h, float* out) const;
 
   std::shared_ptr<const ModelWeights> w_;
   float attn_scale_;
 };
-
-// The experts chosen for one token and their weights (exposed for tests).
-struct Routing {
-  std::vector<int32_t> experts;
-  std::vector<float> weights;
-};
-Routing route(const ModelConfig& c, const float* router_logits, const float* correction_bias);
 
 }  // namespace r1

@@ -67,13 +67,12 @@ TEST(Interleave, PackThenUnpackGivesThePlainRows) {
     const Q8Matrix plain = make(12, cols, static_cast<uint32_t>(cols));
     std::vector<uint8_t> group(4 * plain.row_bytes), row(plain.row_bytes);
     il::pack_group(plain.bytes.data() + 4 * plain.row_bytes, plain.row_bytes, cols, group.data());
-    EXPECT_NE(std::memcmp(group.data(), plain.bytes.data() + 4 * plain.row_bytes, group.size()),
-              0);
+    EXPECT_NE(std::memcmp(group.data(), plain.bytes.data() + 4 * plain.row_bytes, group.size()), 0);
     for (int r = 0; r < 4; ++r) {
       il::unpack_row(group.data(), r, cols, row.data());
-      EXPECT_EQ(std::memcmp(row.data(), plain.bytes.data() + (4 + r) * plain.row_bytes,
-                            plain.row_bytes),
-                0)
+      EXPECT_EQ(
+          std::memcmp(row.data(), plain.bytes.data() + (4 + r) * plain.row_bytes, plain.row_bytes),
+          0)
           << "cols " << cols << " row " << r;
     }
     Q8Matrix packed = plain;
