@@ -237,6 +237,9 @@ R1_VNNI void q8_0_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
 
 // Q8_0 rows interleaved by four (interleave.h): one stream, read in order. The same arithmetic,
 // in the same order, as q8_0_rows<4> over the plain rows, so the results are equal bit for bit.
+// kSplit: the codes start 32 bytes into a cache line (groups of a row length that is not a
+// multiple of 256 values), so each 64-byte load is done as two that stay within their lines.
+template <bool kSplit>
 R1_VNNI void q8_0x4_group(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
   constexpr int64_t kAhead = 4096;  // bytes: the stream is linear, so a short distance suffices
   const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -262,7 +265,11 @@ R1_VNNI void q8_0x4_group(const uint8_t* group, const PackedX& x, int64_t cols, 
       const __mmask64 neg = x.sign[bb / 2];
       for (int r = 0; r < 4; ++r) {
         _mm_prefetch(reinterpret_cast<const char*>(codes + kAhead + 64 * r), _MM_HINT_T0);
-        const __m512i w = _mm512_loadu_si512(codes + 64 * r);
+        const __m512i w =
+            kSplit ? _mm512_inserti64x4(
+                         _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(codes + 64 * r))),
+                         _mm256_loadu_si256((const __m256i*)(codes + 64 * r + 32)), 1)
+                   : _mm512_loadu_si512(codes + 64 * r);
         const __m512i ws = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), w);
         const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, ws));
         acc[r] = _mm512_fmadd_ps(dot, _mm512_permutexvar_ps(pair_lanes[k], sc[r]), acc[r]);
@@ -276,7 +283,12 @@ R1_VNNI void q8_0x4_group(const uint8_t* group, const PackedX& x, int64_t cols, 
 }  // namespace
 
 void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
-  q8_0x4_group(group, x, cols, out);
+  // Within a group every chunk but the last is a multiple of 64 bytes, so the first chunk's
+  // code alignment holds for all.
+  const int64_t first_codes = 8 * std::min<int64_t>(16, cols / 32);
+  if ((reinterpret_cast<uintptr_t>(group + first_codes) & 63) == 32)
+    return q8_0x4_group<true>(group, x, cols, out);
+  q8_0x4_group<false>(group, x, cols, out);
 }
 
 void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -95,13 +96,20 @@ TEST(Interleave, DecodeKernelEqualsThePlainKernelBitForBit) {
     for (int r = 0; r < 4; ++r) rows[r] = plain.bytes.data() + r * plain.row_bytes;
     float want[4], got[4], want_ref[4], got_ref[4];
     int8::dot_rows(DType::Q8_0, rows, 4, px, cols, want);
-    int8::dot_q8_0x4(packed.bytes.data(), px, cols, got);
     int8::dot_rows_reference(DType::Q8_0, rows, 4, px, cols, want_ref);
-    int8::dot_q8_0x4_reference(packed.bytes.data(), px, cols, got_ref);
-    for (int r = 0; r < 4; ++r) {
-      EXPECT_EQ(got[r], want[r]) << "cols " << cols << " row " << r;
-      EXPECT_EQ(got_ref[r], want_ref[r]) << "cols " << cols << " row " << r;
-      EXPECT_NEAR(got[r], want_ref[r], 1e-4 * (1 + std::fabs(want_ref[r])));
+    // The group at every 16-byte offset in a cache line (the kernel splits loads at 32).
+    std::vector<uint8_t> buf(packed.bytes.size() + 128);
+    const auto line = (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+    for (int offset : {0, 16, 32, 48}) {
+      uint8_t* group = buf.data() + line + offset;
+      std::copy(packed.bytes.begin(), packed.bytes.end(), group);
+      int8::dot_q8_0x4(group, px, cols, got);
+      int8::dot_q8_0x4_reference(group, px, cols, got_ref);
+      for (int r = 0; r < 4; ++r) {
+        EXPECT_EQ(got[r], want[r]) << "cols " << cols << " row " << r << " offset " << offset;
+        EXPECT_EQ(got_ref[r], want_ref[r]) << "cols " << cols << " row " << r;
+        EXPECT_NEAR(got[r], want_ref[r], 1e-4 * (1 + std::fabs(want_ref[r])));
+      }
     }
   }
 }
