@@ -22,6 +22,7 @@ void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
 void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out);
 void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out);
+void pack_q8_0_vnni(const float* x, int64_t cols, PackedX& out);
 
 namespace {
 // R1_EXACT=1 in the environment keeps float32 activations everywhere (reference comparisons).
@@ -94,6 +95,18 @@ void pack_q8_0(const float* x, int64_t cols, PackedX& out) {
 }  // namespace
 
 void pack(DType t, const float* x, int64_t cols, PackedX& out) {
+  if (t == DType::Q8_0 && cpu_has_vnni()) {
+    R1_CHECK(cols % 32 == 0);
+    out.type = DType::Q8_0;
+    out.q.resize(static_cast<size_t>(cols));
+    out.d.resize(static_cast<size_t>(cols / 32));
+    out.sign.assign(static_cast<size_t>((cols + 63) / 64), 0);
+    return pack_q8_0_vnni(x, cols, out);
+  }
+  pack_reference(t, x, cols, out);
+}
+
+void pack_reference(DType t, const float* x, int64_t cols, PackedX& out) {
   if (t == DType::Q8_0) return pack_q8_0(x, cols, out);
   R1_CHECK_MSG(t == DType::Q4_K || t == DType::Q6_K, "int8::pack: no integer kernel for %s",
                dtype_name(t));

@@ -37,6 +37,8 @@ bool cpu_has_vnni();
 // Quantizes x for weight type t (cols a multiple of the type's block: 32 for Q8_0, 256 for
 // the K-quants).
 void pack(DType t, const float* x, int64_t cols, PackedX& out);
+// The same in plain C++ (pack's vector form must equal it exactly).
+void pack_reference(DType t, const float* x, int64_t cols, PackedX& out);
 
 // out[r] = row_r . x for r < n_rows (1..4) with the fast kernel (requires supported(t)).
 void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,

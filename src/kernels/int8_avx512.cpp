@@ -266,10 +266,11 @@ R1_VNNI void q8_0x4_group(const uint8_t* group, const PackedX& x, int64_t cols, 
       for (int r = 0; r < 4; ++r) {
         _mm_prefetch(reinterpret_cast<const char*>(codes + kAhead + 64 * r), _MM_HINT_T0);
         const __m512i w =
-            kSplit ? _mm512_inserti64x4(
-                         _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(codes + 64 * r))),
-                         _mm256_loadu_si256((const __m256i*)(codes + 64 * r + 32)), 1)
-                   : _mm512_loadu_si512(codes + 64 * r);
+            kSplit
+                ? _mm512_inserti64x4(
+                      _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(codes + 64 * r))),
+                      _mm256_loadu_si256((const __m256i*)(codes + 64 * r + 32)), 1)
+                : _mm512_loadu_si512(codes + 64 * r);
         const __m512i ws = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), w);
         const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, ws));
         acc[r] = _mm512_fmadd_ps(dot, _mm512_permutexvar_ps(pair_lanes[k], sc[r]), acc[r]);
@@ -281,6 +282,34 @@ R1_VNNI void q8_0x4_group(const uint8_t* group, const PackedX& x, int64_t cols, 
 }
 
 }  // namespace
+
+// Q8_0 activations (the scalar pack_q8_0's arithmetic: amax / 127, x * (1 / d) rounded to
+// nearest even, |q| with the signs as bits); out is sized by the caller, sign zeroed.
+R1_VNNI void pack_q8_0_vnni(const float* x, int64_t cols, PackedX& out) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_and_ps(x1, abs_mask)));
+    const float d = amax / 127.0f;
+    const float inv = d > 0 ? 1.0f / d : 0.0f;
+    out.d[b] = d;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i v0 =
+        _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x0, vinv)), lo), hi);
+    const __m512i v1 =
+        _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, vinv)), lo), hi);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.q.data() + 32 * b),
+                     _mm512_cvtepi32_epi8(_mm512_abs_epi32(v0)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.q.data() + 32 * b + 16),
+                     _mm512_cvtepi32_epi8(_mm512_abs_epi32(v1)));
+    const uint64_t neg =
+        static_cast<uint64_t>(_mm512_cmplt_epi32_mask(v0, _mm512_setzero_si512())) |
+        static_cast<uint64_t>(_mm512_cmplt_epi32_mask(v1, _mm512_setzero_si512())) << 16;
+    out.sign[b / 2] |= neg << (32 * (b % 2));
+  }
+}
 
 void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
   // Within a group every chunk but the last is a multiple of 64 bytes, so the first chunk's
@@ -333,6 +362,9 @@ void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
   }
 }
 #else
+void pack_q8_0_vnni(const float* x, int64_t cols, PackedX& out) {
+  pack_reference(DType::Q8_0, x, cols, out);
+}
 void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
   dot_q8_0x4_reference(group, x, cols, out);
 }

@@ -303,6 +303,23 @@ TEST(Int8, VnniEqualsIntegerReferenceAndIsCloseToFloat) {
     }
 }
 
+TEST(Int8, PackedActivationsEqualReference) {
+  for (DType t : {DType::Q8_0, DType::Q4_K, DType::Q6_K})
+    for (int64_t cols : {32, 96, 256, 2048}) {
+      if (t != DType::Q8_0 && cols % 256) continue;
+      auto x = random_floats(static_cast<size_t>(cols), static_cast<uint32_t>(cols), 3.0f);
+      std::fill(x.begin(), x.begin() + 32, 0.0f);  // a zero block: scale 0
+      if (cols > 64) x[40] = 1e30f, x[70] = -1e-30f;
+      r1::int8::PackedX fast, ref;
+      r1::int8::pack(t, x.data(), cols, fast);
+      r1::int8::pack_reference(t, x.data(), cols, ref);
+      EXPECT_EQ(fast.q, ref.q) << r1::dtype_name(t) << " cols " << cols;
+      EXPECT_EQ(fast.d, ref.d) << r1::dtype_name(t) << " cols " << cols;
+      EXPECT_EQ(fast.sign, ref.sign) << r1::dtype_name(t) << " cols " << cols;
+      EXPECT_EQ(fast.bsum, ref.bsum) << r1::dtype_name(t) << " cols " << cols;
+    }
+}
+
 TEST(Int8, MatmulUsesIntegerKernelOnlyWhenEnabled) {
   const Stored s = make(DType::Q4_K, 64, 512, 3);
   const auto x = random_floats(512, 4);
