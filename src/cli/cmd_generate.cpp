@@ -9,6 +9,7 @@
 #include "chat/template.h"
 #include "cli/command.h"
 #include "cli/sampling_options.h"
+#include "core/check.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "model/forward.h"
@@ -31,6 +32,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   std::string dump_logits;
   std::string dump_mtp;
+  std::string dump_routing;
   int threads = 0;
 };
 
@@ -63,6 +65,27 @@ std::vector<int32_t> prompt_tokens(const GenerateOptions& o, const Tokenizer& to
   return tok.encode(text, tok.add_bos() && !has_bos);
 }
 
+// The experts each MoE layer chose, as float32 .npy [moe layers, positions, k] (ids are exact
+// in float32): every position the model ran, prompt and generated, in order.
+void write_routing(const std::string& path, const std::vector<std::vector<int32_t>>& trace,
+                   int64_t k) {
+  std::vector<const std::vector<int32_t>*> layers;
+  for (const auto& t : trace)
+    if (!t.empty()) layers.push_back(&t);
+  R1_CHECK(!layers.empty() && k > 0);
+  const size_t per_layer = layers[0]->size();
+  std::vector<float> v;
+  v.reserve(layers.size() * per_layer);
+  for (const auto* t : layers) {
+    R1_CHECK(t->size() == per_layer);
+    v.insert(v.end(), t->begin(), t->end());
+  }
+  NpyWriter w(path,
+              {layers.size(), per_layer / static_cast<uint64_t>(k), static_cast<uint64_t>(k)});
+  w.write(v.data(), v.size());
+  w.finish();
+}
+
 void run_generate(const GenerateOptions& o) {
   keep_weights_on_huge_pages();
   ModelSource src = ModelSource::open(o.model);
@@ -78,6 +101,11 @@ void run_generate(const GenerateOptions& o) {
                 std::to_string(o.n_predict) + " exceed the context (" + std::to_string(n_ctx) +
                 ")");
 
+  std::vector<std::vector<int32_t>> routing;
+  if (!o.dump_routing.empty()) {
+    if (!c.is_moe()) throw Error("--dump-routing: this model has no MoE layers");
+    model.trace_routing(&routing);
+  }
   Sequence seq = model.new_sequence(n_ctx);
   const bool all = !o.dump_logits.empty();
   std::vector<float> logits(static_cast<size_t>((all ? n : 1) * V));
@@ -116,6 +144,8 @@ void run_generate(const GenerateOptions& o) {
     std::fflush(stdout);
     if (i + 1 < o.n_predict) model.forward(seq, std::span(&id, 1), step.data(), false);
   }
+  model.trace_routing(nullptr);
+  if (!o.dump_routing.empty()) write_routing(o.dump_routing, routing, c.n_experts_per_tok);
   const std::string rest = o.print_ids ? std::string() : out.flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputc('\n', stdout);
@@ -140,6 +170,9 @@ CommandRegistrar reg([](CLI::App& app) {
                   "write the logits of every prompt position as float32 .npy [n_tokens, n_vocab]");
   sub->add_option("--dump-mtp", o->dump_mtp,
                   "write the MTP module's draft logits for prompt positions 0..n-2 (.npy)");
+  sub->add_option("--dump-routing", o->dump_routing,
+                  "write the experts every MoE layer chose at every position run, prompt and "
+                  "generated (float32 .npy [moe_layers, positions, k])");
   sub->callback([o] { run_generate(*o); });
 });
 

@@ -275,6 +275,8 @@ bool Scheduler::sample_and_advance(Slot& s, std::vector<int32_t>& next) {
   if (s.budget_due()) {
     // End the reasoning: the optional message, then `</think>`, so the model answers next.
     s.budget_spent = true;
+    // The reasoning is over for this request: the model may not open it again.
+    if (const auto open = tok_.find("<think>")) s.sampler->forbid(*open);
     std::string text = "\n</think>\n\n";
     if (!s.req.think_budget_message.empty()) text = "\n" + s.req.think_budget_message + text;
     const std::vector<int32_t> ins = tok_.encode(text, false);

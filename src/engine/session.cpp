@@ -240,6 +240,8 @@ TurnResult ChatSession::send(const std::string& user_text, const EventCallback& 
         st.thinking_tokens >= opt_.think_budget) {
       // End the reasoning: the optional message, then `</think>`, so the model answers next.
       budget_spent = true;
+      // The reasoning is over for this turn: the model may not open it again.
+      if (const auto open = tok_.find("<think>")) sampler.forbid(*open);
       std::string text = "\n</think>\n\n";
       if (!opt_.think_budget_message.empty()) text = "\n" + opt_.think_budget_message + text;
       const std::vector<int32_t> ins = tok_.encode(text, false);

@@ -1,6 +1,7 @@
 #include "kernels/amx.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/check.h"
@@ -192,8 +193,14 @@ double peak_flops_one_thread(int64_t iters) {
   return peak_loop(iters);
 }
 
+// R1_NO_AMX=1 in the environment keeps the tiles off (to compare with the AVX-512 kernels).
+bool disabled_by_env() {
+  const char* e = std::getenv("R1_NO_AMX");
+  return e != nullptr && *e != '\0' && std::strcmp(e, "0") != 0;
+}
+
 bool available() {
-  static const bool ok = cpu_has_amx_bf16() && request_tile_permission();
+  static const bool ok = !disabled_by_env() && cpu_has_amx_bf16() && request_tile_permission();
   return ok;
 }
 

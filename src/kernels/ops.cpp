@@ -277,8 +277,11 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
     case Path::kGemmFloat:
       break;
   }
-  // AMX (bf16) when the CPU has it and exact float math is not asked for.
-  const bool tiles = n >= kAmxMinTokens && int8::enabled() && amx::available();
+  // AMX (bf16) when the CPU has it and exact float math is not asked for. Float32 weights (the
+  // MoE router, small tensors) keep float32 math: rounding them to bf16 would throw away the
+  // precision they are stored with, and routing decisions hang on it.
+  const bool tiles =
+      n >= kAmxMinTokens && w.dtype != DType::F32 && int8::enabled() && amx::available();
   thread_local amx::PackedActivations packed;
   if (tiles) amx::pack_activations(x, n, w.cols, packed);
   const amx::PackedActivations* px = tiles ? &packed : nullptr;  // (the caller's copy)

@@ -144,13 +144,18 @@ void Model::moe_one_token(const MoeWeights& m, const Routing& r, const float* h,
   for (const auto& [e, weight] : chosen) ops::axpy(weight, down[i++].data(), out, d);
 }
 
-void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out) const {
+void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out,
+                std::vector<int32_t>* trace) const {
   const ModelConfig& c = config();
   const int64_t d = c.hidden_size, E = c.n_routed_experts;
   std::vector<float> logits(static_cast<size_t>(n * E));
   matmul(m.router, h, n, logits.data());  // [n, E]
   const float* bias = m.correction_bias.empty() ? nullptr : m.correction_bias.data();
-  if (n == 1) return moe_one_token(m, route(c, logits.data(), bias), h, out);
+  if (n == 1) {
+    const Routing r = route(c, logits.data(), bias);
+    if (trace != nullptr) trace->insert(trace->end(), r.experts.begin(), r.experts.end());
+    return moe_one_token(m, r, h, out);
+  }
   if (m.shared.valid())
     mlp(m.shared, n, h, out);
   else
@@ -160,6 +165,7 @@ void Model::moe(const MoeWeights& m, int64_t n, const float* h, float* out) cons
   std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(E));
   for (int64_t t = 0; t < n; ++t) {
     const Routing r = route(c, logits.data() + t * E, bias);
+    if (trace != nullptr) trace->insert(trace->end(), r.experts.begin(), r.experts.end());
     for (size_t i = 0; i < r.experts.size(); ++i) routed[r.experts[i]].push_back({t, r.weights[i]});
   }
   std::vector<float> xin, y;
@@ -341,9 +347,16 @@ void Model::block(const LayerWeights& l, std::span<const Segment> segs, int64_t 
     attention_gqa(l.gqa, segs, n, h.data(), y.data());
   ops::axpy(1.0f, y.data(), x, n * d);
   rms_norm(x, l.ffn_norm.data(), n, d, eps, h.data());
-  if (l.is_moe)
-    moe(l.moe, n, h.data(), y.data());
-  else
+  if (l.is_moe) {
+    // The routing trace has a slot per main-model layer (the MTP block is not traced).
+    std::vector<int32_t>* trace = nullptr;
+    const auto& layers = w_->layers;
+    if (routing_trace_ != nullptr && &l >= layers.data() && &l < layers.data() + layers.size()) {
+      routing_trace_->resize(layers.size());
+      trace = &(*routing_trace_)[static_cast<size_t>(&l - layers.data())];
+    }
+    moe(l.moe, n, h.data(), y.data(), trace);
+  } else
     mlp(l.mlp, n, h.data(), y.data());
   ops::axpy(1.0f, y.data(), x, n * d);
 }

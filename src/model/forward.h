@@ -88,6 +88,11 @@ class Model {
   void forward_mtp(Sequence& mtp_seq, const float* hidden, std::span<const int32_t> next_tokens,
                    float* logits) const;
 
+  // Reference comparisons: while `out` is set, each MoE layer of the main model appends the
+  // experts it chooses for every token it runs ((*out)[layer], k ids per token, in the order the
+  // tokens run; dense layers stay empty). Null stops it. Not for concurrent forwards.
+  void trace_routing(std::vector<std::vector<int32_t>>* out) const { routing_trace_ = out; }
+
  private:
   // x: [n, d] for the n tokens of all segments (n = the sum of their lengths).
   void block(const LayerWeights& l, std::span<const Segment> segs, int64_t n, float* x) const;
@@ -99,11 +104,14 @@ class Model {
   void embed(std::span<const int32_t> tokens, float* x) const;
   void check_finite(const float* logits, int64_t count, int64_t pos0) const;
   void mlp(const MlpWeights& m, int64_t n, const float* h, float* out) const;
-  void moe(const MoeWeights& m, int64_t n, const float* h, float* out) const;
+  // trace: where this layer's routing is recorded (trace_routing), or null.
+  void moe(const MoeWeights& m, int64_t n, const float* h, float* out,
+           std::vector<int32_t>* trace) const;
   void moe_one_token(const MoeWeights& m, const Routing& r, const float* h, float* out) const;
 
   std::shared_ptr<const ModelWeights> w_;
   float attn_scale_;
+  mutable std::vector<std::vector<int32_t>>* routing_trace_ = nullptr;
 };
 
 }  // namespace r1

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <span>
 #include <vector>
@@ -61,6 +62,8 @@ class Sampler {
   // Records tokens the sampler did not choose (prompt, inserted markers) in the penalty window.
   void accept(std::span<const int32_t> tokens);
   void accept(int32_t token) { accept(std::span(&token, 1)); }
+  // Forbids `token` from now on (its bias becomes -infinity, replacing any other).
+  void forbid(int32_t token) { p_.logit_bias[token] = -std::numeric_limits<float>::infinity(); }
   // Forgets the penalty window (the random state continues).
   void clear_history() { recent_.clear(); }
   const SamplingParams& params() const { return p_; }

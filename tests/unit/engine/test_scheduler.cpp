@@ -197,6 +197,14 @@ TEST(Scheduler, ThinkBudgetAndStopStrings) {
   EXPECT_FALSE(o.content.empty());
   EXPECT_EQ(o.stats.finish, Finish::kLength);
 
+  // Once the budget has closed the reasoning, the model cannot open it again.
+  GenerationRequest again = r;
+  again.sampling.logit_bias[f.id("<think>")] = 100.0f;
+  const Output a = collect(*sched.submit(again));
+  EXPECT_EQ(a.stats.thinking_tokens, 8);
+  EXPECT_FALSE(a.content.empty());
+  EXPECT_EQ(a.content.find("<think>"), std::string::npos) << a.content;
+
   // A stop string taken from the greedy answer ends the generation there.
   GenerationRequest g = request(f, "Why?", 40);
   g.think_budget = 0;

@@ -93,6 +93,24 @@ TEST(Session, ThinkBudgetEndsTheReasoning) {
   EXPECT_EQ(s.conversation().messages[1].content.value_or(""), r.content);
 }
 
+TEST(Session, ThinkBudgetKeepsTheReasoningClosed) {
+  Fixture& f = fx();
+  SessionOptions o = greedy(24);
+  // A model that would open its reasoning again at every step, were it allowed to.
+  const int32_t open = f.id("<think>");
+  o.sampling.logit_bias[open] = 100.0f;
+  o.sampling.logit_bias[f.id("</think>")] = kForbid;
+  o.sampling.logit_bias[f.tok->eos()] = kForbid;
+  o.think_budget = 4;
+  ChatSession s(*f.model, *f.tok, o);
+  const TurnResult r = s.send("Hi");
+  EXPECT_EQ(r.stats.thinking_tokens, 4);
+  const auto close = std::find(r.tokens.begin(), r.tokens.end(), f.id("</think>"));
+  ASSERT_NE(close, r.tokens.end());
+  EXPECT_EQ(std::find(close, r.tokens.end(), open), r.tokens.end());
+  EXPECT_FALSE(r.content.empty());
+}
+
 TEST(Session, ThinkBudgetMessageGoesIntoTheReasoning) {
   Fixture& f = fx();
   SessionOptions o = greedy(30);

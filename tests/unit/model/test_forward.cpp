@@ -2,6 +2,7 @@
 // prefill, sequences are independent, routing follows the published rules, RoPE frequencies
 // follow YaRN, and bad input is refused with a clear error.
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <cmath>
 #include <cstring>
@@ -213,6 +214,47 @@ TEST(Forward, InterleavedWeightsGiveTheSameLogits) {
     }
     EXPECT_EQ(logits[1], logits[0]) << arch;
     EXPECT_EQ(logits[2], logits[0]) << arch;
+  }
+}
+
+// The routing trace: k distinct valid experts per token for every MoE layer, the same choices
+// whether the tokens run together (prefill) or one at a time (decode), and nothing for the
+// dense layers or after it is switched off.
+TEST(Forward, RoutingTraceRecordsEveryMoeLayer) {
+  test::TempDir dir;
+  Model m(bind_weights(ModelSource::open(make_model(dir, "deepseek_v3"))));
+  const ModelConfig& c = m.config();
+  const std::vector<int32_t> toks = {1, 17, 300, 42, 5};
+  const size_t k = static_cast<size_t>(c.n_experts_per_tok);
+  std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+  std::vector<std::vector<int32_t>> together, apart;
+  m.trace_routing(&together);
+  Sequence a = m.new_sequence(16);
+  m.forward(a, toks, logits.data(), false);
+  m.trace_routing(&apart);
+  Sequence b = m.new_sequence(16);
+  for (size_t t = 0; t < toks.size(); ++t)
+    m.forward(b, std::span(toks).subspan(t, 1), logits.data(), false);
+  m.trace_routing(nullptr);
+  m.forward(b, std::span(toks).subspan(0, 1), logits.data(), false);
+  ASSERT_EQ(together.size(), static_cast<size_t>(c.n_layers));
+  ASSERT_EQ(apart.size(), together.size());
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const auto& t = together[static_cast<size_t>(l)];
+    if (!c.is_moe_layer(l)) {
+      EXPECT_TRUE(t.empty()) << l;
+      continue;
+    }
+    ASSERT_EQ(t.size(), toks.size() * k) << l;
+    EXPECT_EQ(t, apart[static_cast<size_t>(l)]) << l;
+    for (size_t i = 0; i < toks.size(); ++i) {
+      std::vector<int32_t> e(t.begin() + static_cast<ptrdiff_t>(i * k),
+                             t.begin() + static_cast<ptrdiff_t>((i + 1) * k));
+      std::sort(e.begin(), e.end());
+      EXPECT_EQ(std::unique(e.begin(), e.end()), e.end());
+      EXPECT_GE(e.front(), 0);
+      EXPECT_LT(e.back(), c.n_routed_experts);
+    }
   }
 }
 
