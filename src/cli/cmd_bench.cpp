@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
+#include "kernels/amx_int8.h"
 #include "kernels/int8.h"
 #include "kernels/roofline.h"
 #include "kernels/simd.h"
@@ -93,30 +94,40 @@ void run_bench(const BenchOptions& o) {
     std::printf("model: %s (%s), %.2f GB, %.2f GB of weights read per token\nISA: %s%s%s\n",
                 o.model.c_str(), arch_name(c.arch), static_cast<double>(src.file_bytes()) / 1e9,
                 static_cast<double>(cost.weight_bytes) / 1e9, simd::isa_summary().c_str(),
-                amx::available() && int8::enabled() ? ", AMX tiles for prefill" : "",
+                !int8::enabled()        ? ""
+                : amx::int8_available() ? ", AMX int8 tiles for prefill"
+                : amx::available()      ? ", AMX bf16 tiles for prefill"
+                                        : "",
                 int8::enabled() ? "" : " (R1_EXACT: float32 activations)");
   for (int t : o.threads) {
     const int threads = apply_threads(t);
     double bw = 0, peak = 0;
-    // Prefill runs on the AMX tiles (bf16) where they are used; else the integer-coded weights
-    // on VNNI int8 and the rest (float weights, attention) on float32 FMAs: the limit is then
-    // the FLOP rate of the ideal time, each part at its own peak.
-    const bool tiles = int8::enabled() && amx::available();
-    const bool vnni =
-        !tiles && int8::enabled() && int8::cpu_has_vnni() && cost.integer_matmul_flops > 0;
-    const std::string peak_kind =
-        tiles ? "AMX bf16 peak" : (vnni ? "int8 VNNI + fp32 peaks" : "fp32 peak");
+    // Prefill multiplies the integer-coded weights on int8 units (AMX-INT8 tiles, else AVX-512
+    // VNNI) and the rest (attention, float weights) in float32 (bf16 tiles where there are any
+    // and no integer units): the limit is the FLOP rate of the ideal time, each part at its own
+    // peak.
+    const bool fast = int8::enabled();
+    const bool amx_int8 = fast && amx::int8_available() && cost.integer_matmul_flops > 0;
+    const bool vnni = !amx_int8 && fast && int8::cpu_has_vnni() && cost.integer_matmul_flops > 0;
+    const bool bf16_tiles = fast && !amx_int8 && !vnni && amx::available();
+    const std::string peak_kind = amx_int8     ? "AMX int8 + fp32 peaks"
+                                  : vnni       ? "int8 VNNI + fp32 peaks"
+                                  : bf16_tiles ? "AMX bf16 peak"
+                                               : "fp32 peak";
     if (!o.no_roofline) {
       bw = roofline::read_bandwidth();
-      peak = tiles ? roofline::amx_bf16_peak() : roofline::fp32_peak();
-      const double int8_peak = vnni ? roofline::int8_peak() : 0;
+      peak = bf16_tiles ? roofline::amx_bf16_peak() : roofline::fp32_peak();
+      const double int8_peak = amx_int8 ? roofline::amx_int8_peak()
+                               : vnni   ? roofline::int8_peak()
+                                        : 0;
       if (!o.json) {
         std::printf("threads %d: read bandwidth %.1f GB/s, %s %.0f GFLOP/s", threads, bw / 1e9,
-                    tiles ? "AMX bf16 peak" : "fp32 peak", peak / 1e9);
-        if (vnni) std::printf(", int8 VNNI peak %.0f GOP/s", int8_peak / 1e9);
+                    bf16_tiles ? "AMX bf16 peak" : "fp32 peak", peak / 1e9);
+        if (int8_peak > 0)
+          std::printf(", %s peak %.0f GOP/s", amx_int8 ? "AMX int8" : "int8 VNNI", int8_peak / 1e9);
         std::printf("\n");
       }
-      if (vnni && int8_peak > 0 && peak > 0) {
+      if (int8_peak > 0 && peak > 0) {
         const double f = cost.flops(0), i = cost.integer_matmul_flops;
         peak = f / (i / int8_peak + (f - i) / peak);
       }

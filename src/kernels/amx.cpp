@@ -59,6 +59,10 @@ struct alignas(64) TileConfig {
 R1_AMX void configure() {
   TileConfig cfg;
   for (int i = 0; i < 8; ++i) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+  // GCC's _tile_loadconfig tells the compiler it reads only the first 8 bytes, so without this
+  // barrier the stores of the sizes can be dropped (seen with GCC 12: a tile instruction then
+  // faults as unconfigured).
+  __asm__ __volatile__("" : : "r"(&cfg) : "memory");
   _tile_loadconfig(&cfg);
 }
 
@@ -199,8 +203,13 @@ bool disabled_by_env() {
   return e != nullptr && *e != '\0' && std::strcmp(e, "0") != 0;
 }
 
+bool tiles_permitted() {
+  static const bool ok = !disabled_by_env() && request_tile_permission();
+  return ok;
+}
+
 bool available() {
-  static const bool ok = !disabled_by_env() && cpu_has_amx_bf16() && request_tile_permission();
+  static const bool ok = cpu_has_amx_bf16() && tiles_permitted();
   return ok;
 }
 
@@ -209,6 +218,9 @@ void gemm(const float* w, int64_t m, const PackedActivations& x, float* y, int64
   gemm_amx(w, m, x, y, ldy);
 }
 #else
+bool tiles_permitted() {
+  return false;
+}
 bool available() {
   return false;
 }

@@ -14,6 +14,9 @@ namespace r1::amx {
 
 // True when AMX-BF16 can be used (asks the kernel for permission on the first call).
 bool available();
+// Whether this process may use the tile state: the kernel granted it (arch_prctl
+// ARCH_REQ_XCOMP_PERM, asked once) and R1_NO_AMX=1 is not set. Says nothing of the CPU.
+bool tiles_permitted();
 
 // Activations x [n, k] rounded to bf16, the tiles' first operand: rows [nt * 16, kb * 32],
 // zero-padded (nt even).

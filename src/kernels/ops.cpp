@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
+#include "kernels/amx_int8.h"
 #include "kernels/int8.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/interleave.h"
@@ -158,21 +159,28 @@ void gemm_rows(const Matrix& w, const float* x, int64_t n, const amx::PackedActi
 namespace {
 enum class Path { kPerTokenInt8, kPerTokenFloat, kGemmInt8, kGemmFloat };
 
+bool amx_int8_gemm(DType t) {
+  return int8::enabled() && int8::gemm_type(t) && amx::int8_available();
+}
+
 Path choose_path(const Matrix& w, int64_t n) {
   const bool int8_ok =
       int8::supported(w.dtype) && w.cols % (w.dtype == DType::Q8_0 ? 32 : 256) == 0;
   const bool tiles_possible = int8::enabled() && amx::available();
-  const bool gemm_int8 = !tiles_possible && int8::gemm_supported(w.dtype) &&
-                         w.cols % dtype_traits(w.dtype).block_elems == 0;
+  // The integer GEMM runs on AMX-INT8 tiles where the CPU has them (then it also beats the bf16
+  // tiles, which round the weights), else on VNNI where there are no bf16 tiles.
+  const bool gemm_int8 =
+      (amx_int8_gemm(w.dtype) || (!tiles_possible && int8::gemm_supported(w.dtype))) &&
+      w.cols % dtype_traits(w.dtype).block_elems == 0;
   // From this many tokens the integer GEMM (weights unpacked once per call, 16 tokens per
   // vector) beats per-token integer dot products (bench_kernels BM_Batch, 2-core Zen 5: Q8_0
   // 8 tokens 329 vs 273 tokens/s, 32 tokens 1132 vs 365; Q4_K 12 tokens 283 vs 252). K-quants
   // cost more to unpack, so they cross later. This is what MoE prefill's experts see.
   const int64_t kInt8GemmMinTokens = w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 ? 6 : 11;
-  const int64_t per_token_max = tiles_possible && int8_ok ? kAmxMinTokens - 1
-                                : gemm_int8               ? kInt8GemmMinTokens - 1
-                                : int8_ok                 ? kInt8MaxTokens
-                                                          : kGemmMinTokens - 1;
+  const int64_t per_token_max = gemm_int8                   ? kInt8GemmMinTokens - 1
+                                : tiles_possible && int8_ok ? kAmxMinTokens - 1
+                                : int8_ok                   ? kInt8MaxTokens
+                                                            : kGemmMinTokens - 1;
   if (n <= per_token_max) return int8_ok ? Path::kPerTokenInt8 : Path::kPerTokenFloat;
   return gemm_int8 ? Path::kGemmInt8 : Path::kGemmFloat;
 }
@@ -229,10 +237,16 @@ void gemm_int8(const Matrix* const* w, float* const* y, int count, const float* 
   thread_local int8::GemmX gx;
   int8::pack_gemm_x(x, n, cols, gx);
   const int8::GemmX* px = &gx;  // (the caller's copy)
+  // AMX-INT8: the tiles take the codes signed; strips of 16 rows.
+  const bool tiles = amx_int8_gemm(w[0]->dtype);
+  thread_local std::vector<int8_t> gxs;
+  if (tiles) amx::signed_codes(gx, gxs);
+  const int8_t* xs = gxs.data();
+  const int64_t unit = tiles ? 16 : 4;
   int64_t rows = 0;
   for (int i = 0; i < count; ++i) rows += w[i]->rows;
   ThreadPool& pool = ThreadPool::global();
-  const int64_t tile = std::clamp<int64_t>((256 << 10) / cols / 4 * 4, 4, 128);
+  const int64_t tile = std::clamp<int64_t>((256 << 10) / cols / unit * unit, unit, 128);
   const int64_t grain = std::max(tile, balanced_grain(rows, pool.threads(), tile) / tile * tile);
   pool.parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     thread_local int8::GemmW gw;
@@ -241,7 +255,10 @@ void gemm_int8(const Matrix* const* w, float* const* y, int count, const float* 
       for (int64_t r = a; r < b; r += tile) {
         const int64_t k = std::min(tile, b - r);
         int8::load_gemm_rows(m.dtype, plain_rows(m, r, k), m.row_bytes, k, cols, gw);
-        int8::gemm(gw, *px, y[i] + r, m.rows);
+        if (tiles)
+          amx::gemm_int8(gw, *px, xs, y[i] + r, m.rows);
+        else
+          int8::gemm(gw, *px, y[i] + r, m.rows);
       }
     });
   });

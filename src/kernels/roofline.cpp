@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
+#include "kernels/amx_int8.h"
 #include "kernels/int8.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/simd.h"
@@ -77,6 +78,11 @@ double fp32_peak(int reps) {
 double amx_bf16_peak(int reps) {
   if (!amx::available()) return 0;
   return peak_over_threads(reps, [] { return amx::peak_flops_one_thread(2'000'000); });
+}
+
+double amx_int8_peak(int reps) {
+  if (!amx::int8_available()) return 0;
+  return peak_over_threads(reps, [] { return amx::int8_peak_ops_one_thread(1'000'000); });
 }
 
 double int8_peak(int reps) {

@@ -17,6 +17,10 @@ double fp32_peak(int reps = 3);
 // Peak bf16 FLOP/s of the AMX tiles (0 where AMX is unavailable).
 double amx_bf16_peak(int reps = 3);
 
+// Peak int8 multiply-add throughput of the AMX tiles (a multiply-add counts as 2 operations), 0
+// where AMX-INT8 is unavailable.
+double amx_int8_peak(int reps = 3);
+
 // Peak int8 multiply-add throughput of AVX-512 VNNI (vpdpbusd; a multiply-add counts as 2
 // operations), 0 where the CPU lacks it.
 double int8_peak(int reps = 3);

@@ -10,6 +10,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
+#include "kernels/amx_int8.h"
 #include "kernels/int8.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/ops.h"
@@ -367,7 +368,8 @@ TEST(Amx, GemmEqualsBf16Reference) {
 TEST(Amx, MatmulOnTilesIsCloseToFloat) {
   if (!r1::amx::available()) GTEST_SKIP() << "no AMX-BF16 here";
   r1::int8::set_enabled(true);
-  const Stored s = make(DType::Q8_0, 70, 512, 5);
+  // (F16: the integer types take the int8 GEMM, on AMX-INT8 tiles where there are any.)
+  const Stored s = make(DType::F16, 70, 512, 5);
   const auto x = random_floats(static_cast<size_t>(33 * 512), 6);
   std::vector<float> y(static_cast<size_t>(33 * 70));
   r1::ops::matmul(s.matrix(), x.data(), 33, y.data());
@@ -482,11 +484,41 @@ TEST(Int8Gemm, KernelEqualsIntegerReferenceWithinTheActivationBound) {
         }
 }
 
+// AMX-INT8 tiles: the same integer sums and float steps as the VNNI kernel, so equal to it bit
+// for bit, for row counts that are not multiples of the 16-row strips and token counts that are
+// not multiples of 16; skipped where the CPU or the kernel refuses the tiles.
+TEST(Int8Gemm, AmxTilesEqualVnniBitForBit) {
+  if (!r1::amx::int8_available()) GTEST_SKIP() << "no AMX-INT8 here";
+  ASSERT_TRUE(r1::int8::cpu_has_vnni());
+  for (DType t : kGemmTypes)
+    for (int64_t cols : gemm_cols(t))
+      for (int64_t rows : {1, 7, 16, 37})
+        for (int64_t n : {1, 15, 17, 40}) {
+          const Stored s = make(t, rows, cols, static_cast<uint32_t>(3 * cols + rows + n));
+          const auto x = random_floats(static_cast<size_t>(n * cols), static_cast<uint32_t>(n + 5));
+          r1::int8::GemmW w;
+          r1::int8::load_gemm_rows(t, s.bytes.data(), s.row_bytes, rows, cols, w);
+          r1::int8::GemmX px;
+          r1::int8::pack_gemm_x(x.data(), n, cols, px);
+          std::vector<int8_t> xs;
+          r1::amx::signed_codes(px, xs);
+          ASSERT_EQ(xs.size(), px.q.size());
+          for (size_t i = 0; i < xs.size(); ++i)
+            ASSERT_EQ(static_cast<int>(xs[i]), static_cast<int>(px.q[i]) - 128);
+          const int64_t ldy = rows + 2;
+          std::vector<float> tiles(static_cast<size_t>(n * ldy), -7.0f), vnni(tiles);
+          r1::amx::gemm_int8(w, px, xs.data(), tiles.data(), ldy);
+          r1::int8::gemm(w, px, vnni.data(), ldy);
+          ASSERT_EQ(tiles, vnni) << r1::dtype_name(t) << " " << rows << "x" << cols << " n " << n;
+        }
+}
+
 // ops::matmul takes the integer GEMM for many tokens when enabled: results within the bound,
 // different from the float path (it really ran), and independent of the thread count.
 TEST(Int8Gemm, MatmulUsesItForManyTokens) {
   if (!r1::int8::cpu_has_vnni()) GTEST_SKIP() << "no AVX-512 VNNI here";
-  if (r1::amx::available()) GTEST_SKIP() << "AMX tiles take this product here";
+  if (r1::amx::available() && !r1::amx::int8_available())
+    GTEST_SKIP() << "AMX bf16 tiles take this product here";
   for (DType t : {DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     const int64_t rows = 70, cols = 512, n = 40;
     const Stored s = make(t, rows, cols, 11);
