@@ -56,15 +56,16 @@ void BM_Matvec(benchmark::State& st, DType t) {
                        static_cast<int64_t>(w.bytes.size()));
 }
 
-// Q8_0 interleaved by four (what the model loads), args: threads, cols, matrix rows. Many
-// matrices of `rows` rows (1408 x 2048: one V2-Lite expert) are taken in turn, as decode does.
-void BM_MatvecInterleaved(benchmark::State& st) {
+// Decode over many matrices of `rows` rows (1408 x 2048: one V2-Lite expert), taken in turn as
+// decode does, interleaved by four (what the model loads) or plain (args: threads, cols, rows,
+// interleaved 1/0).
+void BM_MatvecInterleaved(benchmark::State& st, DType t) {
   r1::ThreadPool::set_threads(static_cast<int>(st.range(0)));
   const int64_t cols = st.range(1), rows = st.range(2);
-  const uint64_t rb = *r1::dtype_row_bytes(DType::Q8_0, static_cast<uint64_t>(cols));
+  const uint64_t rb = *r1::dtype_row_bytes(t, static_cast<uint64_t>(cols));
   const int64_t total = (1ll << 30) / static_cast<int64_t>(rb) / rows * rows;
-  Weights w = make(DType::Q8_0, total, cols);
-  r1::ops::interleave_rows(w.m, w.bytes.data());
+  Weights w = make(t, total, cols);
+  if (st.range(3) != 0) r1::ops::interleave_rows(w.m, w.bytes.data());
   std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
   for (auto _ : st) {
     for (int64_t r = 0; r < total; r += rows) {
@@ -75,11 +76,22 @@ void BM_MatvecInterleaved(benchmark::State& st) {
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations()) *
                        static_cast<int64_t>(w.bytes.size()));
 }
-BENCHMARK(BM_MatvecInterleaved)
-    ->Args({2, 2048, 65536})
-    ->Args({2, 2048, 1408})
-    ->Args({2, 1408, 2048})
-    ->Args({1, 2048, 1408})
+BENCHMARK_CAPTURE(BM_MatvecInterleaved, Q8_0, DType::Q8_0)
+    ->Args({2, 2048, 65536, 1})
+    ->Args({2, 2048, 1408, 1})
+    ->Args({2, 2048, 1408, 0})
+    ->Args({2, 1408, 2048, 1})
+    ->Args({1, 2048, 1408, 1})
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecInterleaved, Q4_K, DType::Q4_K)
+    ->Args({2, 2048, 1408, 1})
+    ->Args({2, 2048, 1408, 0})
+    ->Args({2, 1536, 8960, 1})
+    ->Args({2, 1536, 8960, 0})
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatvecInterleaved, Q6_K, DType::Q6_K)
+    ->Args({2, 8960, 1536, 1})
+    ->Args({2, 8960, 1536, 0})
     ->UseRealTime();
 
 // The same from a 2 MiB matrix that stays in cache: the kernel's compute rate.

@@ -43,7 +43,7 @@ std::atomic<Residency> g_residency{Residency::kMapped};
 constexpr uint64_t kHugePage = 2ull << 20;
 // Smaller files gain nothing worth the copy. (Small models are copied too: a private copy lets
 // the loader store weights in the layout decode reads fastest, see rewrite_once.)
-constexpr uint64_t kHugeMinBytes = 1ull << 20;
+constexpr uint64_t kHugeMinBytes = 256ull << 10;
 
 // The live private copies, for rewrite_once.
 std::mutex g_copies_mutex;

@@ -13,8 +13,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #define R1_HAVE_AMX_INT8_CODE 1
-#define R1_AMX_INT8 \
-  __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
+#define R1_AMX_INT8 __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
 #endif
 
 namespace r1::amx {
@@ -26,8 +25,7 @@ bool cpu_has_amx_int8() {
   unsigned a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   const bool tile = (d >> 24) & 1, int8 = (d >> 25) & 1;
-  return tile && int8 && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq");
+  return tile && int8 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
 
 struct alignas(64) TileConfig {

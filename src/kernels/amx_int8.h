@@ -22,8 +22,7 @@ void signed_codes(const int8::GemmX& x, std::vector<int8_t>& out);
 
 // y[t * ldy + r] = (row r of w) . (token t of x) for r < w.rows, t < x.n; xs: signed_codes(x).
 // Requires int8_available().
-void gemm_int8(const int8::GemmW& w, const int8::GemmX& x, const int8_t* xs, float* y,
-               int64_t ldy);
+void gemm_int8(const int8::GemmW& w, const int8::GemmX& x, const int8_t* xs, float* y, int64_t ldy);
 
 // Operations (multiply-add = 2) done by `iters` rounds of 4 independent int8 tile products on
 // the calling thread: the int8 peak of the tiles, for the roofline. Requires int8_available().

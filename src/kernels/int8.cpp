@@ -22,6 +22,7 @@ void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
 void dot_rows_q8_0_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out);
 void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out);
+void dot_group4_k_vnni(DType t, const uint8_t* group, const PackedX& x, int64_t cols, float* out);
 void pack_q8_0_vnni(const float* x, int64_t cols, PackedX& out);
 
 namespace {
@@ -231,19 +232,22 @@ void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
   dot_rows_reference(t, rows, n_rows, x, cols, out);
 }
 
-void dot_q8_0x4(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
-  R1_CHECK(x.type == DType::Q8_0 && cols % 64 == 0);
-  if (cpu_has_vnni()) return dot_q8_0x4_vnni(group, x, cols, out);
-  dot_q8_0x4_reference(group, x, cols, out);
+void dot_group4(DType t, const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  R1_CHECK(x.type == t && interleave::fits(t, 4, cols));
+  if (!cpu_has_vnni()) return dot_group4_reference(t, group, x, cols, out);
+  if (t == DType::Q8_0) return dot_q8_0x4_vnni(group, x, cols, out);
+  dot_group4_k_vnni(t, group, x, cols, out);
 }
 
-void dot_q8_0x4_reference(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
-  const uint64_t rb = static_cast<uint64_t>(cols / 32) * sizeof(quants::BlockQ8_0);
+void dot_group4_reference(DType t, const uint8_t* group, const PackedX& x, int64_t cols,
+                          float* out) {
+  const DTypeTraits& tr = dtype_traits(t);
+  const uint64_t rb = static_cast<uint64_t>(cols / tr.block_elems) * tr.block_bytes;
   std::vector<uint8_t> plain(4 * rb);
-  interleave::unpack_rows(group, 4, cols, plain.data());
+  interleave::unpack_rows(t, group, 4, cols, plain.data());
   const uint8_t* rows[4] = {plain.data(), plain.data() + rb, plain.data() + 2 * rb,
                             plain.data() + 3 * rb};
-  dot_rows_reference(DType::Q8_0, rows, 4, x, cols, out);
+  dot_rows_reference(t, rows, 4, x, cols, out);
 }
 
 }  // namespace r1::int8

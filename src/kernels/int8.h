@@ -47,10 +47,11 @@ void dot_rows(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
 void dot_rows_reference(DType t, const uint8_t* const* rows, int n_rows, const PackedX& x,
                         int64_t cols, float* out);
 
-// out[0..4) = the four rows of a Q8_0 group interleaved by four (interleave.h) . x, equal bit
-// for bit to dot_rows over the same rows in the plain layout.
-void dot_q8_0x4(const uint8_t* group, const PackedX& x, int64_t cols, float* out);
+// out[0..4) = the four rows of a group of type t (Q8_0, Q4_K, Q6_K) interleaved by four
+// (interleave.h) . x, equal bit for bit to dot_rows over the same rows in the plain layout.
+void dot_group4(DType t, const uint8_t* group, const PackedX& x, int64_t cols, float* out);
 // The plain C++ form: the rows unpacked, then dot_rows_reference.
-void dot_q8_0x4_reference(const uint8_t* group, const PackedX& x, int64_t cols, float* out);
+void dot_group4_reference(DType t, const uint8_t* group, const PackedX& x, int64_t cols,
+                          float* out);
 
 }  // namespace r1::int8

@@ -42,9 +42,11 @@ R1_VNNI inline __m256 bytes_to_floats(uint64_t v) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(v))));
 }
 
-// R rows at once: the four activation vectors of a block are loaded once for all rows.
+// R rows at once: the four activation vectors of a block are loaded once for all rows. stride:
+// bytes from one block of a row to its next (the block size, or 4 blocks interleaved by four).
 template <int R>
-R1_VNNI void q4_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t cols, float* out) {
+R1_VNNI void q4_k_rows(const uint8_t* const* rows, int64_t stride, const PackedX& x, int64_t cols,
+                       float* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   // Lanes 0-7 take sub-block a's scale, lanes 8-15 sub-block b's: (0,2) (1,3) (4,6) (5,7).
   const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
@@ -62,7 +64,7 @@ R1_VNNI void q4_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
     const __m256 bsx = _mm256_loadu_ps(x.bsum_scaled.data() + b * 8);  // bsum * dx
     const float dx = x.d[b];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ4_K);
+      const uint8_t* blk = rows[r] + b * stride;
       _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch), _MM_HINT_T0);
       uint32_t dd;
       std::memcpy(&dd, blk, 4);
@@ -103,7 +105,8 @@ R1_VNNI void q4_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
 // values 64..127 in natural order; the two high bits come from qh. 16 scales per block, one per
 // 16 values (4 int32 lanes of vpdpbusd); codes are stored +32, removed with the sums of x.
 template <int R>
-R1_VNNI void q6_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t cols, float* out) {
+R1_VNNI void q6_k_rows(const uint8_t* const* rows, int64_t stride, const PackedX& x, int64_t cols,
+                       float* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(0x03);
   __m512i idx[4];
   for (int k = 0; k < 4; ++k)
@@ -119,7 +122,7 @@ R1_VNNI void q6_k_rows(const uint8_t* const* rows, const PackedX& x, int64_t col
     const __m512 bsx = _mm512_loadu_ps(x.bsum_scaled.data() + b * 16);  // bsum16 * dx
     const float dx = x.d[b];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = rows[r] + b * sizeof(quants::BlockQ6_K);
+      const uint8_t* blk = rows[r] + b * stride;
       _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetch + 64), _MM_HINT_T0);
       const __m512 s =
@@ -338,13 +341,13 @@ void dot_rows_q6_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
                         float* out) {
   switch (n_rows) {
     case 1:
-      return q6_k_rows<1>(rows, x, cols, out);
+      return q6_k_rows<1>(rows, sizeof(quants::BlockQ6_K), x, cols, out);
     case 2:
-      return q6_k_rows<2>(rows, x, cols, out);
+      return q6_k_rows<2>(rows, sizeof(quants::BlockQ6_K), x, cols, out);
     case 3:
-      return q6_k_rows<3>(rows, x, cols, out);
+      return q6_k_rows<3>(rows, sizeof(quants::BlockQ6_K), x, cols, out);
     default:
-      return q6_k_rows<4>(rows, x, cols, out);
+      return q6_k_rows<4>(rows, sizeof(quants::BlockQ6_K), x, cols, out);
   }
 }
 
@@ -352,21 +355,30 @@ void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x
                         float* out) {
   switch (n_rows) {
     case 1:
-      return q4_k_rows<1>(rows, x, cols, out);
+      return q4_k_rows<1>(rows, sizeof(quants::BlockQ4_K), x, cols, out);
     case 2:
-      return q4_k_rows<2>(rows, x, cols, out);
+      return q4_k_rows<2>(rows, sizeof(quants::BlockQ4_K), x, cols, out);
     case 3:
-      return q4_k_rows<3>(rows, x, cols, out);
+      return q4_k_rows<3>(rows, sizeof(quants::BlockQ4_K), x, cols, out);
     default:
-      return q4_k_rows<4>(rows, x, cols, out);
+      return q4_k_rows<4>(rows, sizeof(quants::BlockQ4_K), x, cols, out);
   }
 }
+void dot_group4_k_vnni(DType t, const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  const int64_t bb = t == DType::Q4_K ? sizeof(quants::BlockQ4_K) : sizeof(quants::BlockQ6_K);
+  const uint8_t* rows[4] = {group, group + bb, group + 2 * bb, group + 3 * bb};
+  if (t == DType::Q4_K) return q4_k_rows<4>(rows, 4 * bb, x, cols, out);
+  q6_k_rows<4>(rows, 4 * bb, x, cols, out);
+}
 #else
+void dot_group4_k_vnni(DType t, const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
+  dot_group4_reference(t, group, x, cols, out);
+}
 void pack_q8_0_vnni(const float* x, int64_t cols, PackedX& out) {
   pack_reference(DType::Q8_0, x, cols, out);
 }
 void dot_q8_0x4_vnni(const uint8_t* group, const PackedX& x, int64_t cols, float* out) {
-  dot_q8_0x4_reference(group, x, cols, out);
+  dot_group4_reference(DType::Q8_0, group, x, cols, out);
 }
 void dot_rows_q4_k_vnni(const uint8_t* const* rows, int n_rows, const PackedX& x, int64_t cols,
                         float* out) {

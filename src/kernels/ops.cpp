@@ -35,7 +35,7 @@ bool gains_from_interleaving(const Matrix& w) {
 void interleave_rows(Matrix& w, uint8_t* writable) {
   R1_CHECK(w.layout == RowLayout::kPlain && interleave::fits(w.dtype, w.rows, w.cols));
   R1_CHECK(writable == w.data);
-  interleave::pack_in_place(writable, w.rows, w.cols);
+  interleave::pack_in_place(w.dtype, writable, w.rows, w.cols);
   w.layout = RowLayout::kInterleaved4;
 }
 
@@ -47,7 +47,7 @@ const uint8_t* plain_rows(const Matrix& w, int64_t r, int64_t n) {
   if (w.layout == RowLayout::kPlain) return at;
   thread_local std::vector<uint8_t> buf;
   buf.resize(static_cast<size_t>(n) * w.row_bytes);
-  interleave::unpack_rows(at, n, w.cols, buf.data());
+  interleave::unpack_rows(w.dtype, at, n, w.cols, buf.data());
   return buf.data();
 }
 }  // namespace
@@ -59,7 +59,8 @@ void load_row(const Matrix& w, int64_t r, float* out) {
     thread_local std::vector<uint8_t> row;
     row.resize(w.row_bytes);
     const int64_t g = r / interleave::kRows;
-    interleave::unpack_row(w.data + static_cast<uint64_t>(g * interleave::kRows) * w.row_bytes,
+    interleave::unpack_row(w.dtype,
+                           w.data + static_cast<uint64_t>(g * interleave::kRows) * w.row_bytes,
                            static_cast<int>(r % interleave::kRows), w.cols, row.data());
     src = row.data();
   }
@@ -120,7 +121,7 @@ void matvec_rows(const Matrix& w, const float* x, int64_t n, const float* gsum, 
     if (interleaved && packed != nullptr) {
       const uint8_t* group = w.data + static_cast<uint64_t>(r) * w.row_bytes;
       for (int64_t t = 0; t < n; ++t) {
-        int8::dot_q8_0x4(group, packed[t], w.cols, out);
+        int8::dot_group4(w.dtype, group, packed[t], w.cols, out);
         for (int i = 0; i < 4; ++i) y[t * w.rows + r + i] = out[i];
       }
       continue;

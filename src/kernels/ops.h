@@ -11,7 +11,8 @@ namespace r1::ops {
 // A row-major [rows, cols] weight matrix in its stored type (zero-copy view). FP8 weights carry
 // their 128x128 block scales (row-major [ceil(rows/128), ceil(cols/128)] floats); `scale_row0`
 // is the row of the full tensor this view starts at, so views of row ranges keep their scales.
-// How rows are stored: as in the file, or Q8_0 rows interleaved by four (kernels/interleave.h).
+// How rows are stored: as in the file, or (Q8_0, Q4_K, Q6_K) interleaved by four
+// (kernels/interleave.h).
 enum class RowLayout : uint8_t { kPlain, kInterleaved4 };
 
 struct Matrix {
@@ -29,8 +30,8 @@ struct Matrix {
   bool valid() const { return data != nullptr && rows > 0 && cols > 0; }
 };
 
-// Whether decode reads w faster interleaved by four (a Q8_0 matrix that fits the layout, on a
-// CPU with the integer kernel for it).
+// Whether decode reads w faster interleaved by four (a Q8_0, Q4_K or Q6_K matrix that fits the
+// layout, on a CPU with the integer kernel for it).
 bool gains_from_interleaving(const Matrix& w);
 // Rewrites w's bytes (writable: w.data's memory) in place interleaved by four; requires
 // interleave::fits. Results of every product stay equal bit for bit.

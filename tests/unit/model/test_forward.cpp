@@ -175,15 +175,17 @@ TEST_P(EveryArch, CacheSizeMatchesInspect) {
 INSTANTIATE_TEST_SUITE_P(Forward, EveryArch,
                          ::testing::Values("deepseek_v3", "deepseek_v2", "qwen2", "llama"));
 
-// Q8_0 weights of a private copy are interleaved by four for decode (kernels/interleave.h);
+// Q8_0 and K-quant weights of a private copy are interleaved by four for decode
+// (kernels/interleave.h);
 // the logits equal those from the file's own layout bit for bit, also for a second model bound
 // from the same copy (which finds the weights already rewritten).
 TEST(Forward, InterleavedWeightsGiveTheSameLogits) {
   if (!int8::cpu_has_vnni()) GTEST_SKIP() << "weights are interleaved only for the VNNI kernel";
   test::TempDir dir;
   const Residency saved = MappedFile::default_residency();
-  for (const std::string arch : {"deepseek_v2", "qwen2"}) {
-    const std::string path = make_model(dir, arch, "gguf", "Q8_0");
+  for (const auto& [arch, type] : std::vector<std::pair<std::string, std::string>>{
+           {"deepseek_v2", "Q8_0"}, {"qwen2", "Q8_0"}, {"qwen2", "Q4_K_M"}, {"qwen2", "Q6_K"}}) {
+    const std::string path = make_model(dir, arch, "gguf", type);
     MappedFile::set_default_residency(Residency::kMapped);
     Model plain(bind_weights(ModelSource::open(path)));
     MappedFile::set_default_residency(Residency::kHugePages);
@@ -199,9 +201,9 @@ TEST(Forward, InterleavedWeightsGiveTheSameLogits) {
         for (const auto& e : l.moe.experts) ms.insert(ms.end(), {&e.gate, &e.up, &e.down});
         for (const ops::Matrix* x : ms) interleaved += x->layout == ops::RowLayout::kInterleaved4;
       }
-      if (m == &plain) EXPECT_EQ(interleaved, 0) << arch;
+      if (m == &plain) EXPECT_EQ(interleaved, 0) << arch << " " << type;
     }
-    EXPECT_GT(interleaved, 0) << arch;
+    EXPECT_GT(interleaved, 0) << arch << " " << type;
     const std::vector<int32_t> toks = {10, 20, 30, 40, 50, 60, 70, 80, 90};
     const int64_t V = plain.config().vocab_size;
     std::vector<std::vector<float>> logits;
@@ -212,8 +214,8 @@ TEST(Forward, InterleavedWeightsGiveTheSameLogits) {
       m->forward(s, std::span(toks).subspan(0, 1), all.data() + 9 * V, false);  // decode
       logits.push_back(all);
     }
-    EXPECT_EQ(logits[1], logits[0]) << arch;
-    EXPECT_EQ(logits[2], logits[0]) << arch;
+    EXPECT_EQ(logits[1], logits[0]) << arch << " " << type;
+    EXPECT_EQ(logits[2], logits[0]) << arch << " " << type;
   }
 }
 
