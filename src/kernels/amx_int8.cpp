@@ -35,13 +35,13 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Tiles 0-1: C (16 weight rows x 16 tokens, int32), one per block in flight; 2-3: A (16 weight
-// rows x G codes); 4-5: B (G / 4 rows of 16 tokens x 4 codes: GemmX's layout).
+// Tiles 0-3: C (16 weight rows x 16 tokens, int32), a ring of four blocks in flight; 4-5: A (16
+// weight rows x G codes); 6-7: B (G / 4 rows of 16 tokens x 4 codes: GemmX's layout).
 R1_AMX_INT8 void configure(int g) {
   TileConfig cfg;
-  for (int i : {0, 1}) cfg.colsb[i] = 64, cfg.rows[i] = 16;
-  for (int i : {2, 3}) cfg.colsb[i] = static_cast<uint16_t>(g), cfg.rows[i] = 16;
-  for (int i : {4, 5}) cfg.colsb[i] = 64, cfg.rows[i] = static_cast<uint8_t>(g / 4);
+  for (int i = 0; i < 4; ++i) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+  for (int i : {4, 5}) cfg.colsb[i] = static_cast<uint16_t>(g), cfg.rows[i] = 16;
+  for (int i : {6, 7}) cfg.colsb[i] = 64, cfg.rows[i] = static_cast<uint8_t>(g / 4);
   // GCC's _tile_loadconfig tells the compiler it reads only the first 8 bytes, so without this
   // barrier the stores of the sizes can be dropped (seen with GCC 12: a tile instruction then
   // faults as unconfigured).
@@ -80,31 +80,70 @@ R1_AMX_INT8 void strip(const int8::GemmW& w, const int8_t* wq, int64_t r0, int64
     ws[r] = w.scale.data() + row * nbw;
     wm[r] = MIN ? w.min.data() + row * nb32 : nullptr;
   }
-  alignas(64) int32_t c[2][16 * 16];
+  constexpr int64_t kStoreLag = 2, kScaleLag = 4;  // (kStoreLag + kScaleLag + 2 <= 8 buffers)
+  alignas(64) int32_t c[8][16 * 16];
   for (int64_t g = 0; g < x.groups; ++g) {
     const int8_t* xg = xs + g * cols * 16;
     const float* xd = x.d.data() + g * nb32 * 16;
     const float* xsum = x.ds.data() + g * nb32 * 16;
     __m512 acc[16];
     for (auto& a : acc) a = _mm512_setzero_ps();
-    // Block b's tile product runs while block b - 1's epilogue does (two C tiles in turn).
-    for (int64_t b = 0; b < nbw; ++b) {
-      if (b & 1) {
-        _tile_zero(1);
-        _tile_loadd(3, wq + b * G, cols);
-        _tile_loadd(5, xg + b * G * 16, 64);
-        _tile_dpbssd(1, 3, 5);
-        _tile_stored(1, c[1], 64);
-      } else {
-        _tile_zero(0);
-        _tile_loadd(2, wq + b * G, cols);
-        _tile_loadd(4, xg + b * G * 16, 64);
-        _tile_dpbssd(0, 2, 4);
-        _tile_stored(0, c[0], 64);
+    // The tile unit runs in order, a tile store waits for its product, and loads of what a tile
+    // store wrote wait for the store to leave the core. So block b's product is issued two
+    // blocks before its sums are stored, and they are scaled four blocks after that: a ring of
+    // four C tiles (A and B tiles alternating) and one of eight stored blocks.
+    for (int64_t b = 0; b < nbw + kStoreLag + kScaleLag; ++b) {
+      if (b < nbw) {
+        const int8_t* a = wq + b * G;
+        const int8_t* x8 = xg + b * G * 16;
+        switch (b & 3) {
+          case 0:
+            _tile_zero(0);
+            _tile_loadd(4, a, cols);
+            _tile_loadd(6, x8, 64);
+            _tile_dpbssd(0, 4, 6);
+            break;
+          case 1:
+            _tile_zero(1);
+            _tile_loadd(5, a, cols);
+            _tile_loadd(7, x8, 64);
+            _tile_dpbssd(1, 5, 7);
+            break;
+          case 2:
+            _tile_zero(2);
+            _tile_loadd(4, a, cols);
+            _tile_loadd(6, x8, 64);
+            _tile_dpbssd(2, 4, 6);
+            break;
+          default:
+            _tile_zero(3);
+            _tile_loadd(5, a, cols);
+            _tile_loadd(7, x8, 64);
+            _tile_dpbssd(3, 5, 7);
+            break;
+        }
       }
-      if (b > 0) epilogue<G, MIN>(acc, c[(b - 1) & 1], b - 1, xd, xsum, ws, wm);
+      const int64_t stored = b - kStoreLag;
+      if (stored >= 0 && stored < nbw) {
+        int32_t* cb = c[stored & 7];
+        switch (stored & 3) {
+          case 0:
+            _tile_stored(0, cb, 64);
+            break;
+          case 1:
+            _tile_stored(1, cb, 64);
+            break;
+          case 2:
+            _tile_stored(2, cb, 64);
+            break;
+          default:
+            _tile_stored(3, cb, 64);
+            break;
+        }
+      }
+      const int64_t scaled = stored - kScaleLag;
+      if (scaled >= 0) epilogue<G, MIN>(acc, c[scaled & 7], scaled, xd, xsum, ws, wm);
     }
-    epilogue<G, MIN>(acc, c[(nbw - 1) & 1], nbw - 1, xd, xsum, ws, wm);
     alignas(64) float out[16][16];  // [row][token]
     for (int r = 0; r < 16; ++r) _mm512_store_ps(out[r], acc[r]);
     const int64_t tok0 = g * 16, lanes = std::min<int64_t>(16, x.n - tok0);
@@ -140,19 +179,21 @@ R1_AMX_INT8 void signed_codes_avx512(const uint8_t* q, size_t n, int8_t* out) {
 }
 
 R1_AMX_INT8 double peak_loop(int64_t iters) {
-  configure(64 / 1);  // (G = 64: full-depth tiles for the peak)
+  configure(64);  // (G = 64: full-depth tiles for the peak)
   alignas(64) static const int8_t zeros[1024] = {};
-  _tile_loadd(2, zeros, 64);
-  _tile_loadd(3, zeros, 64);
   _tile_loadd(4, zeros, 64);
   _tile_loadd(5, zeros, 64);
+  _tile_loadd(6, zeros, 64);
+  _tile_loadd(7, zeros, 64);
   _tile_zero(0);
   _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
   for (int64_t i = 0; i < iters; ++i) {
-    _tile_dpbssd(0, 2, 4);
-    _tile_dpbssd(1, 3, 5);
-    _tile_dpbssd(0, 3, 4);
-    _tile_dpbssd(1, 2, 5);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 5, 7);
+    _tile_dpbssd(2, 4, 7);
+    _tile_dpbssd(3, 5, 6);
   }
   alignas(64) int32_t sink[256];
   _tile_stored(0, sink, 64);
