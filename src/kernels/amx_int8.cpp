@@ -35,8 +35,8 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Tiles 0-3: C (16 weight rows x 16 tokens, int32), a ring of four blocks in flight; 4-5: A (16
-// weight rows x G codes); 6-7: B (G / 4 rows of 16 tokens x 4 codes: GemmX's layout).
+// Tiles 0-3: C (16 weight rows x 16 tokens, int32): two token groups, two blocks in flight; 4-5:
+// A (16 weight rows x G codes); 6-7: B (G / 4 rows of 16 tokens x 4 codes: GemmX's layout).
 R1_AMX_INT8 void configure(int g) {
   TileConfig cfg;
   for (int i = 0; i < 4; ++i) cfg.colsb[i] = 64, cfg.rows[i] = 16;
@@ -67,11 +67,29 @@ R1_AMX_INT8 inline void epilogue(__m512 (&acc)[16], const int32_t* cb, int64_t b
   }
 }
 
+// Rows [0, 16) of the epilogue's accumulators -> y for the tokens of group g (rows past nr and
+// tokens past x.n are padding).
+R1_AMX_INT8 inline void store_group(const __m512 (&acc)[16], int64_t g, int64_t r0, int64_t nr,
+                                    int64_t n, float* y, int64_t ldy) {
+  alignas(64) float out[16][16];  // [row][token]
+  for (int r = 0; r < 16; ++r) _mm512_store_ps(out[r], acc[r]);
+  const int64_t tok0 = g * 16, lanes = std::min<int64_t>(16, n - tok0);
+  for (int64_t t = 0; t < lanes; ++t)
+    for (int64_t r = 0; r < nr; ++r) y[(tok0 + t) * ldy + r0 + r] = out[r][t];
+}
+
 // One strip of 16 weight rows (codes `wq`, `cols` apart; rows past `nr` are padding whose
-// results are dropped) against every token group of x.
-template <int G, bool MIN>
+// results are dropped) against token groups g and g + 1 (kPair) or g alone: one A tile (the
+// weights) serves both groups' B tiles.
+//
+// The tile unit runs in order, a tile store waits for its product, and loads of what a tile
+// store wrote wait for the store to leave the core. So block b's products are issued a block
+// before their sums are stored, and those are scaled three blocks after that: C tiles 0-1 and
+// 2-3 in turn (A tiles 4-5 with them) and a ring of eight stored blocks.
+template <int G, bool MIN, bool kPair>
 R1_AMX_INT8 void strip(const int8::GemmW& w, const int8_t* wq, int64_t r0, int64_t nr,
-                       const int8::GemmX& x, const int8_t* xs, float* y, int64_t ldy) {
+                       const int8::GemmX& x, const int8_t* xs, int64_t g, float* y, int64_t ldy) {
+  constexpr int64_t kStoreLag = 1, kScaleLag = 3;  // (kStoreLag + kScaleLag + 2 <= 8 buffers)
   const int64_t cols = w.cols, nbw = cols / G, nb32 = cols / 32;
   const float* ws[16];
   const float* wm[16];
@@ -80,76 +98,60 @@ R1_AMX_INT8 void strip(const int8::GemmW& w, const int8_t* wq, int64_t r0, int64
     ws[r] = w.scale.data() + row * nbw;
     wm[r] = MIN ? w.min.data() + row * nb32 : nullptr;
   }
-  constexpr int64_t kStoreLag = 2, kScaleLag = 4;  // (kStoreLag + kScaleLag + 2 <= 8 buffers)
-  alignas(64) int32_t c[8][16 * 16];
-  for (int64_t g = 0; g < x.groups; ++g) {
-    const int8_t* xg = xs + g * cols * 16;
-    const float* xd = x.d.data() + g * nb32 * 16;
-    const float* xsum = x.ds.data() + g * nb32 * 16;
-    __m512 acc[16];
-    for (auto& a : acc) a = _mm512_setzero_ps();
-    // The tile unit runs in order, a tile store waits for its product, and loads of what a tile
-    // store wrote wait for the store to leave the core. So block b's product is issued two
-    // blocks before its sums are stored, and they are scaled four blocks after that: a ring of
-    // four C tiles (A and B tiles alternating) and one of eight stored blocks.
-    for (int64_t b = 0; b < nbw + kStoreLag + kScaleLag; ++b) {
-      if (b < nbw) {
-        const int8_t* a = wq + b * G;
-        const int8_t* x8 = xg + b * G * 16;
-        switch (b & 3) {
-          case 0:
-            _tile_zero(0);
-            _tile_loadd(4, a, cols);
-            _tile_loadd(6, x8, 64);
-            _tile_dpbssd(0, 4, 6);
-            break;
-          case 1:
-            _tile_zero(1);
-            _tile_loadd(5, a, cols);
-            _tile_loadd(7, x8, 64);
-            _tile_dpbssd(1, 5, 7);
-            break;
-          case 2:
-            _tile_zero(2);
-            _tile_loadd(4, a, cols);
-            _tile_loadd(6, x8, 64);
-            _tile_dpbssd(2, 4, 6);
-            break;
-          default:
-            _tile_zero(3);
-            _tile_loadd(5, a, cols);
-            _tile_loadd(7, x8, 64);
-            _tile_dpbssd(3, 5, 7);
-            break;
+  const int64_t h = kPair ? g + 1 : g;  // the second group (g itself when alone)
+  const int8_t* x0 = xs + g * cols * 16;
+  const int8_t* x1 = xs + h * cols * 16;
+  const float* d0 = x.d.data() + g * nb32 * 16;
+  const float* d1 = x.d.data() + h * nb32 * 16;
+  const float* s0 = x.ds.data() + g * nb32 * 16;
+  const float* s1 = x.ds.data() + h * nb32 * 16;
+  alignas(64) int32_t c[8][2][16 * 16];
+  __m512 acc0[16], acc1[16];
+  for (int r = 0; r < 16; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nbw + kStoreLag + kScaleLag; ++b) {
+    if (b < nbw) {
+      const int8_t* a = wq + b * G;
+      if (b & 1) {
+        _tile_zero(2);
+        _tile_loadd(5, a, cols);
+        _tile_loadd(6, x0 + b * G * 16, 64);
+        _tile_dpbssd(2, 5, 6);
+        if constexpr (kPair) {
+          _tile_zero(3);
+          _tile_loadd(7, x1 + b * G * 16, 64);
+          _tile_dpbssd(3, 5, 7);
+        }
+      } else {
+        _tile_zero(0);
+        _tile_loadd(4, a, cols);
+        _tile_loadd(6, x0 + b * G * 16, 64);
+        _tile_dpbssd(0, 4, 6);
+        if constexpr (kPair) {
+          _tile_zero(1);
+          _tile_loadd(7, x1 + b * G * 16, 64);
+          _tile_dpbssd(1, 4, 7);
         }
       }
-      const int64_t stored = b - kStoreLag;
-      if (stored >= 0 && stored < nbw) {
-        int32_t* cb = c[stored & 7];
-        switch (stored & 3) {
-          case 0:
-            _tile_stored(0, cb, 64);
-            break;
-          case 1:
-            _tile_stored(1, cb, 64);
-            break;
-          case 2:
-            _tile_stored(2, cb, 64);
-            break;
-          default:
-            _tile_stored(3, cb, 64);
-            break;
-        }
-      }
-      const int64_t scaled = stored - kScaleLag;
-      if (scaled >= 0) epilogue<G, MIN>(acc, c[scaled & 7], scaled, xd, xsum, ws, wm);
     }
-    alignas(64) float out[16][16];  // [row][token]
-    for (int r = 0; r < 16; ++r) _mm512_store_ps(out[r], acc[r]);
-    const int64_t tok0 = g * 16, lanes = std::min<int64_t>(16, x.n - tok0);
-    for (int64_t t = 0; t < lanes; ++t)
-      for (int64_t r = 0; r < nr; ++r) y[(tok0 + t) * ldy + r0 + r] = out[r][t];
+    const int64_t stored = b - kStoreLag;
+    if (stored >= 0 && stored < nbw) {
+      int32_t(&cb)[2][256] = c[stored & 7];
+      if (stored & 1) {
+        _tile_stored(2, cb[0], 64);
+        if constexpr (kPair) _tile_stored(3, cb[1], 64);
+      } else {
+        _tile_stored(0, cb[0], 64);
+        if constexpr (kPair) _tile_stored(1, cb[1], 64);
+      }
+    }
+    const int64_t scaled = stored - kScaleLag;
+    if (scaled >= 0) {
+      epilogue<G, MIN>(acc0, c[scaled & 7][0], scaled, d0, s0, ws, wm);
+      if constexpr (kPair) epilogue<G, MIN>(acc1, c[scaled & 7][1], scaled, d1, s1, ws, wm);
+    }
   }
+  store_group(acc0, g, r0, nr, x.n, y, ldy);
+  if constexpr (kPair) store_group(acc1, h, r0, nr, x.n, y, ldy);
 }
 
 template <int G, bool MIN>
@@ -165,7 +167,9 @@ R1_AMX_INT8 void gemm_all(const int8::GemmW& w, const int8::GemmX& x, const int8
       std::memcpy(pad.data(), wq, static_cast<size_t>(nr * w.cols));
       wq = pad.data();
     }
-    strip<G, MIN>(w, wq, r0, nr, x, xs, y, ldy);
+    int64_t g = 0;
+    for (; g + 2 <= x.groups; g += 2) strip<G, MIN, true>(w, wq, r0, nr, x, xs, g, y, ldy);
+    if (g < x.groups) strip<G, MIN, false>(w, wq, r0, nr, x, xs, g, y, ldy);
   }
   _tile_release();
 }
