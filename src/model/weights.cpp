@@ -83,8 +83,8 @@ class Binder {
   }
 
  private:
-  // Q8_0 weights in a private copy of the file are stored interleaved by four, the layout decode
-  // streams fastest (kernels/interleave.h); a mapped file keeps the file's layout.
+  // Q8_0, Q4_K and Q6_K weights in a private copy of the file are stored interleaved by four, the
+  // layout decode streams fastest (kernels/interleave.h); a mapped file keeps the file's layout.
   static void interleave(Matrix& m) {
     const uint64_t bytes = static_cast<uint64_t>(m.rows) * m.row_bytes;
     switch (
